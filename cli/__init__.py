@@ -1,0 +1,1 @@
+"""The ``healthqa`` command: thin glue over ingest, index and service."""

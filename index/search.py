@@ -1,0 +1,291 @@
+"""A loaded, verified index version and its dense / sparse / hybrid search.
+
+Usage example::
+
+    embedder = SentenceTransformerEmbedder.from_name(DEFAULT_MODEL)
+    index = SearchIndex.load(Path("var/index"), embedder=embedder)
+    for hit in index.search("knee pain after squats", k=3):
+        print(hit.rank, hit.score, hit.title, hit.text[:60])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index import store
+from index.dense import load_dense, search_dense
+from index.embedder import Embedder, Vectors
+from index.errors import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
+from index.fusion import DEFAULT_RRF_K, fuse_rrf
+from index.sparse import SparseIndex
+from index.types import SEARCH_MODES, Document, Hit, SearchMode, SentenceRecord
+
+logger = logging.getLogger(__name__)
+
+META_NAME = "meta.sqlite"
+DENSE_NAME = "dense.faiss"
+SENTENCES_NAME = "sentences.npy"
+SPARSE_DIR = "bm25"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How hybrid search fuses its two retrievers.
+
+    Attributes:
+        candidates: How many chunks each retriever contributes before fusion.
+        rrf_k: Reciprocal-rank-fusion offset.
+        dense_weight: Weight of the dense ranking in the fusion.
+        sparse_weight: Weight of the BM25 ranking in the fusion.
+    """
+
+    candidates: int = 50
+    rrf_k: int = DEFAULT_RRF_K
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if self.dense_weight < 0 or self.sparse_weight < 0:
+            raise ValueError("fusion weights must be >= 0")
+
+
+class SearchIndex:
+    """One complete index version, read-only and safe to share between threads."""
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: store.Manifest,
+        *,
+        embedder: Embedder,
+        settings: SearchSettings,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.embedder = embedder
+        self.settings = settings
+        try:
+            self._dense = load_dense(path / DENSE_NAME)
+            self._sparse = SparseIndex.load(path / SPARSE_DIR)
+            self._sentence_vectors = np.load(path / SENTENCES_NAME, mmap_mode="r")
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(f"cannot read index version {path}: {exc}") from exc
+        self._local = threading.local()
+        if self._dense.ntotal != manifest.counts["chunks"]:
+            raise IndexCorruptError(
+                f"{path / DENSE_NAME} holds {self._dense.ntotal} vectors, manifest says {manifest.counts['chunks']}"
+            )
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: Path,
+        *,
+        embedder: Embedder,
+        version: str | None = None,
+        settings: SearchSettings | None = None,
+        verify: bool = True,
+    ) -> SearchIndex:
+        """Load and verify a version (the published one by default).
+
+        Raises:
+            IndexNotBuiltError: nothing is published in ``index_dir``.
+            IndexCorruptError: a file is missing or differs from the manifest.
+            EmbeddingMismatchError: the index was built by another model.
+        """
+        path = store.version_path(index_dir, version)
+        manifest = store.read_manifest(path)
+        check_model(manifest, embedder, where=path)
+        if verify:
+            store.verify_files(path, manifest)
+        return cls(path, manifest, embedder=embedder, settings=settings or SearchSettings())
+
+    @classmethod
+    def load_newest_good(
+        cls, index_dir: Path, *, embedder: Embedder, settings: SearchSettings | None = None
+    ) -> SearchIndex:
+        """The published version, or if it is damaged, the newest older one that verifies.
+
+        Raises:
+            IndexNotBuiltError, IndexCorruptError, EmbeddingMismatchError: as ``load``,
+            for the published version, when no version can be loaded.
+        """
+        try:
+            return cls.load(index_dir, embedder=embedder, settings=settings)
+        except IndexCorruptError as first_error:
+            for older in reversed(store.list_versions(index_dir)):
+                if older == store.current_version(index_dir):
+                    continue
+                try:
+                    index = cls.load(index_dir, embedder=embedder, version=older, settings=settings)
+                except (IndexCorruptError, EmbeddingMismatchError):
+                    continue
+                logger.error("published index is damaged (%s); serving older version %s", first_error, older)
+                return index
+            raise
+
+    # ----- metadata -------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def _db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            uri = f"file:{self.path / META_NAME}?mode=ro&immutable=1"
+            connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            self._local.connection = connection
+        return connection
+
+    def documents(self) -> list[Document]:
+        """Every document (text included), ordered by id."""
+        rows = self._db().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
+        return [_document(row) for row in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self._db().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return _document(row) if row else None
+
+    def sentences_of_chunks(self, rows: list[int]) -> list[SentenceRecord]:
+        """Sentences inside the given chunk rows, each once, in document order."""
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        found = (
+            self._db()
+            .execute(
+                f"SELECT DISTINCT s.* FROM chunks c JOIN sentences s ON s.row BETWEEN c.first_sentence AND c.last_sentence "
+                f"WHERE c.row IN ({marks}) ORDER BY s.row",
+                rows,
+            )
+            .fetchall()
+        )
+        return [
+            SentenceRecord(r["row"], r["doc_id"], r["ordinal"], r["start"], r["end"], r["text"], r["section"])
+            for r in found
+        ]
+
+    def sentence_vectors(self, rows: list[int]) -> Vectors:
+        """(len(rows), dim) float32, L2-normalised (stored as float16)."""
+        return np.asarray(self._sentence_vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
+    # ----- search ---------------------------------------------------------------------
+
+    def embed_query(self, query: str) -> Vectors:
+        """(1, dim) float32 L2-normalised query vector."""
+        return self.embedder.embed_queries([query])
+
+    def search(
+        self, query: str, *, k: int = 10, mode: SearchMode = "hybrid", query_vector: Vectors | None = None
+    ) -> list[Hit]:
+        """Rank chunks for a query.
+
+        Args:
+            query: Free text.
+            k: How many hits, >= 1.
+            mode: ``hybrid`` (RRF of dense and BM25), ``dense`` or ``sparse``.
+            query_vector: The query's embedding, when the caller already has it.
+
+        Returns:
+            Up to ``k`` hits, best first.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        depth = max(k, self.settings.candidates)
+        dense: dict[int, float] = {}
+        sparse: dict[int, float] = {}
+        if mode in ("dense", "hybrid"):
+            vector = self.embed_query(query) if query_vector is None else query_vector
+            rows, scores = search_dense(self._dense, vector, k=depth)
+            dense = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        if mode in ("sparse", "hybrid"):
+            rows, scores = self._sparse.search(query, k=depth)
+            sparse = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        if mode == "hybrid":
+            ranked = fuse_rrf(
+                {"dense": list(dense), "sparse": list(sparse)},
+                weights={"dense": self.settings.dense_weight, "sparse": self.settings.sparse_weight},
+                rrf_k=self.settings.rrf_k,
+            )
+        else:
+            ranked = list((dense or sparse).items())
+        return self._hits(ranked[:k], dense, sparse)
+
+    def _hits(
+        self, ranked: list[tuple[int, float]], dense: Mapping[int, float], sparse: Mapping[int, float]
+    ) -> list[Hit]:
+        if not ranked:
+            return []
+        rows = [row for row, _ in ranked]
+        marks = ",".join("?" * len(rows))
+        found = {
+            r["row"]: r
+            for r in self._db().execute(
+                f"SELECT c.row, c.chunk_id, c.doc_id, c.section, c.text, c.start, c.end, d.title, d.url "
+                f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.row IN ({marks})",
+                rows,
+            )
+        }
+        return [
+            Hit(
+                rank=rank,
+                score=float(score),
+                row=row,
+                chunk_id=found[row]["chunk_id"],
+                doc_id=found[row]["doc_id"],
+                title=found[row]["title"],
+                url=found[row]["url"],
+                section=found[row]["section"],
+                text=found[row]["text"],
+                start=found[row]["start"],
+                end=found[row]["end"],
+                dense_score=dense.get(row),
+                sparse_score=sparse.get(row),
+            )
+            for rank, (row, score) in enumerate(ranked, start=1)
+        ]
+
+
+def check_model(manifest: store.Manifest, embedder: Embedder, *, where: Path) -> None:
+    """Refuse an index whose vectors came from another model.
+
+    Raises:
+        EmbeddingMismatchError: naming both models.
+    """
+    if manifest.model.fingerprint != embedder.fingerprint:
+        raise EmbeddingMismatchError(
+            f"index {where} was built with model {manifest.model.name!r} "
+            f"(fingerprint {manifest.model.fingerprint[:12]}), but the configured model is "
+            f"{embedder.name!r} (fingerprint {embedder.fingerprint[:12]}); "
+            "re-run 'healthqa ingest' with this model, or configure the model the index was built with"
+        )
+
+
+def _document(row: sqlite3.Row) -> Document:
+    metadata: dict[str, Any] = json.loads(row["metadata_json"])
+    return Document(
+        doc_id=row["doc_id"],
+        title=row["title"],
+        text=row["text"],
+        url=row["url"],
+        source=row["source"],
+        metadata=metadata,
+    )
+
+
+__all__ = ["IndexNotBuiltError", "SearchIndex", "SearchSettings", "check_model"]

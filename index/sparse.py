@@ -1,0 +1,70 @@
+"""BM25 over chunk texts, with bm25s (sparse-matrix BM25) and a Snowball stemmer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+
+SPARSE_SETTINGS: dict[str, Any] = {
+    "library": "bm25s",
+    "method": "lucene",
+    "k1": 1.5,
+    "b": 0.75,
+    "stemmer": "english",
+    "stopwords": "en",
+}
+
+
+class SparseIndex:
+    """A BM25 index over chunk rows 0..n-1.
+
+    Usage example::
+
+        sparse = SparseIndex.build(["lifting with a straight back", "sciatica"])
+        rows, scores = sparse.search("lifting", k=5)
+    """
+
+    def __init__(self, retriever: bm25s.BM25) -> None:
+        self._retriever = retriever
+        self._stemmer = Stemmer.Stemmer(SPARSE_SETTINGS["stemmer"])
+        self._n = int(retriever.scores["num_docs"])
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> SparseIndex:
+        retriever = bm25s.BM25(method=SPARSE_SETTINGS["method"], k1=SPARSE_SETTINGS["k1"], b=SPARSE_SETTINGS["b"])
+        stemmer = Stemmer.Stemmer(SPARSE_SETTINGS["stemmer"])
+        tokens = _tokenize(list(texts), stemmer)
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever)
+
+    @classmethod
+    def load(cls, folder: Path) -> SparseIndex:
+        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder), show_progress=False)
+
+    def search(self, query: str, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by BM25; chunks sharing no term with the query are left out.
+
+        Returns:
+            ``(rows, scores)``: (m,) int64 and (m,) float32 with m <= k, best first.
+        """
+        tokens = _tokenize([query], self._stemmer)
+        if not tokens[0] or self._n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows, scores = self._retriever.retrieve(tokens, k=min(k, self._n), show_progress=False, n_threads=1)
+        keep = scores[0] > 0
+        return rows[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+
+
+def _tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
+    tokenized: list[list[str]] = bm25s.tokenize(
+        texts, stopwords=SPARSE_SETTINGS["stopwords"], stemmer=stemmer, return_ids=False, show_progress=False
+    )
+    return tokenized

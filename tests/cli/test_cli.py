@@ -1,0 +1,145 @@
+"""The healthqa command as a user runs it: real model, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index import SearchIndex, current_version, list_versions
+from tests.conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def healthqa(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})},
+    )
+
+
+def test_help_explains_every_command() -> None:
+    result = healthqa("--help")
+    assert result.returncode == 0
+    for command in ("ingest", "search"):
+        assert command in result.stdout
+        sub = healthqa(command, "--help")
+        assert sub.returncode == 0 and "Example:" in sub.stdout
+
+
+def test_ingest_then_search_then_incremental(tmp_path: Path, corpus_copy: Path) -> None:
+    index_dir = tmp_path / "index"
+    first = healthqa("ingest", str(corpus_copy), "--index", str(index_dir), "-q")
+    assert first.returncode == 0, first.stderr
+    assert "Published index version v000001" in first.stdout
+    assert "13 documents" in first.stdout
+
+    search = healthqa(
+        "search", "is it normal for my knees to ache after the gym?", "--index", str(index_dir), "-k", "3", "--json"
+    )
+    assert search.returncode == 0, search.stderr
+    hits = json.loads(search.stdout)["hits"]
+    assert len(hits) == 3
+    assert {"rank", "score", "title", "url", "doc_id", "text"} <= set(hits[0])
+    assert {h["doc_id"] for h in hits} & {"joint-pain-after-working-out", "muscle-soreness-vs-injury"}
+
+    table = healthqa("search", "sciatica down my leg", "--index", str(index_dir), "-k", "2")
+    assert table.returncode == 0 and "/articles/sciatica" in table.stdout
+
+    again = healthqa("ingest", str(corpus_copy), "--index", str(index_dir), "-q")
+    assert again.returncode == 0 and "is up to date" in again.stdout and "nothing to embed" in again.stdout
+
+    article = corpus_copy / "sleep-and-back-pain.md"
+    article.write_text(
+        article.read_text(encoding="utf-8") + "\nA new closing sentence about pillows.\n", encoding="utf-8"
+    )
+    (corpus_copy / "neck-and-upper-back-pain.md").unlink()
+    changed = healthqa("ingest", str(corpus_copy), "--index", str(index_dir), "-q")
+    assert changed.returncode == 0, changed.stderr
+    assert "12 documents" in changed.stdout and "0 added, 1 changed, 1 removed" in changed.stdout
+
+
+def test_bad_input_exits_1_naming_the_file_and_keeps_the_index(tmp_path: Path, corpus_index: Path) -> None:
+    index_dir = tmp_path / "index"
+    good = healthqa("ingest", str(CORPUS / "sciatica.md"), "--index", str(index_dir), "-q")
+    assert good.returncode == 0
+    bad = tmp_path / "bad.md"
+    bad.write_bytes(b"---\ntitle: x\n---\nCaf\xe9")
+    failed = healthqa("ingest", str(CORPUS / "sciatica.md"), str(bad), "--index", str(index_dir), "-q")
+    assert failed.returncode == 1
+    assert f"{bad}: is not valid UTF-8" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert current_version(index_dir) == "v000001"
+
+    kept = healthqa("ingest", str(CORPUS / "sciatica.md"), str(bad), "--index", str(index_dir), "-q", "--keep-going")
+    assert kept.returncode == 0
+    assert "Skipped 1 bad source" in kept.stderr and str(bad) in kept.stderr
+
+
+def test_missing_index_and_empty_query_are_clear_errors(tmp_path: Path) -> None:
+    missing = healthqa("search", "back pain", "--index", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "no index in" in missing.stderr and "healthqa ingest" in missing.stderr
+    empty = healthqa("search", "   ", "--index", str(tmp_path / "none"))
+    assert empty.returncode == 1 and "the query is empty" in empty.stderr
+    bad_mode = healthqa("search", "x", "--mode", "fuzzy")
+    assert bad_mode.returncode == 1 and "--mode must be one of" in bad_mode.stderr
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    result = healthqa("ingest", str(CORPUS), "--index", str(tmp_path), "--model", "no-such/model-xyz")
+    assert result.returncode == 1
+    assert "model 'no-such/model-xyz' is neither a folder nor in the local Hugging Face cache" in result.stderr
+
+
+def test_an_index_from_another_model_is_refused(tmp_path: Path, corpus_index: Path, embedder) -> None:
+    """A copy of the bundled model with one changed file counts as another model."""
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(embedder.path, other)
+    (other / "config_sentence_transformers.json").write_text(
+        (other / "config_sentence_transformers.json").read_text() + "\n", encoding="utf-8"
+    )
+    result = healthqa("search", "back pain", "--index", str(corpus_index), "--model", str(other))
+    assert result.returncode == 1
+    assert "was built with model 'sentence-transformers/all-MiniLM-L6-v2'" in result.stderr
+
+
+def test_ingest_killed_midway_leaves_the_previous_version_loadable(tmp_path: Path, corpus_copy: Path, embedder) -> None:
+    index_dir = tmp_path / "index"
+    assert healthqa("ingest", str(corpus_copy / "sciatica.md"), "--index", str(index_dir), "-q").returncode == 0
+    for delay in (1.0, 3.0, 6.0):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "ingest", str(corpus_copy), "--index", str(index_dir), "-q"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        index = SearchIndex.load(index_dir, embedder=embedder)  # verifies every file
+        assert index.version in list_versions(index_dir)
+        assert [d.doc_id for d in index.documents()] in (["sciatica"], sorted(p.stem for p in corpus_copy.glob("*.md")))
+    rerun = healthqa("ingest", str(corpus_copy), "--index", str(index_dir), "-q")
+    assert rerun.returncode == 0
+    assert len(SearchIndex.load(index_dir, embedder=embedder).documents()) == 13
+    assert not list((index_dir / "versions").glob(".staging-*"))
+
+
+def test_a_read_only_index_folder_is_a_clear_error(tmp_path: Path, corpus_copy: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores file modes; a read-only bind of the folder is the honest way to test this as root
+        pytest.skip("root ignores read-only file modes; covered by the disk-full test in the faults suite")

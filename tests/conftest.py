@@ -1,0 +1,122 @@
+"""Shared fixtures: a deterministic fake embedder for unit tests, the real model and real indexes for the rest."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import DEFAULT_MODEL, SentenceTransformerEmbedder
+from index.embedder import Vectors
+from ingest import ChunkerSettings, ingest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus" / "articles"
+SHARED = ROOT.parent / "shared"
+MEDQUAD = SHARED / "datasets" / "medquad" / "medquad.jsonl.gz"
+SEED = SHARED / "seeds" / "joint-pain-after-working-out.txt"
+
+
+class FakeEmbedder:
+    """Bag-of-words hashing embedder: deterministic, instant, and similar texts get similar vectors.
+
+    Counts every call so tests can assert what was (not) re-embedded.
+    """
+
+    def __init__(self, *, dim: int = 64, fingerprint: str = "fake-1", max_tokens: int = 64) -> None:
+        self.name = "fake"
+        self.dim = dim
+        self.fingerprint = fingerprint
+        self.max_tokens = max_tokens
+        self.embedded: list[str] = []
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(re.findall(r"\w+|[^\w\s]", t)) + 2 for t in texts]
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+    def embed_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False, desc: str = ""
+    ) -> Vectors:
+        self.embedded.extend(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No HEALTHQA_* setting or .env of the developer leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("HEALTHQA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from service.config import get_settings
+
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real bundled model, loaded once."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return SentenceTransformerEmbedder.from_name(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+    """A real index of the shipped corpus, built once per session."""
+    index_dir = tmp_path_factory.mktemp("corpus-index")
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), progress=False)
+    return index_dir
+
+
+def require_shared(path: Path) -> Path:
+    """Skip with a clear reason when ../shared is absent; fail instead when CI demands it."""
+    if path.exists():
+        return path
+    message = f"{path} is absent (the shared data beside the project root)"
+    if os.environ.get("HEALTHQA_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{message}, and HEALTHQA_REQUIRE_SHARED=1 makes it mandatory")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def medquad_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 150 MedQuAD records as a .jsonl.gz of their own."""
+    source = require_shared(MEDQUAD)
+    target = tmp_path_factory.mktemp("medquad") / "medquad-slice.jsonl.gz"
+    with gzip.open(source, "rt", encoding="utf-8") as reader, gzip.open(target, "wt", encoding="utf-8") as writer:
+        for number, line in enumerate(reader):
+            if number == 150:
+                break
+            writer.write(line)
+    return target
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Iterator[Path]:
+    """A writable copy of the shipped articles."""
+    target = tmp_path / "articles"
+    shutil.copytree(CORPUS, target)
+    yield target

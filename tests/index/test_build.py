@@ -1,0 +1,205 @@
+"""The versioned index: incremental builds, verification, refusal of damaged or foreign indexes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import (
+    BuildSettings,
+    Document,
+    EmbeddingMismatchError,
+    EmptyIndexError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotBuiltError,
+    SearchIndex,
+    build_index,
+    current_version,
+    list_versions,
+)
+from index.store import write_lock
+from ingest import ChunkerSettings, chunk_document
+from tests.conftest import FakeEmbedder
+
+DOCS = [
+    Document("knees", "Knee pain", "Knees can ache after squats. Rest and ice help. See a doctor if it swells.", "/k"),
+    Document(
+        "back", "Back pain", "Most back pain gets better in weeks. Keep moving gently. Heat can ease stiffness.", "/b"
+    ),
+    Document("sleep", "Sleep", "A pillow between the knees helps side sleepers. Roll to your side to get up.", "/s"),
+]
+
+
+def build(docs, index_dir: Path, embedder: FakeEmbedder, **settings):
+    chunker = ChunkerSettings(max_tokens=24)
+    return build_index(
+        docs,
+        index_dir=index_dir,
+        embedder=embedder,
+        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
+        chunker_config={"max_tokens": 24},
+        settings=BuildSettings(**settings),
+        progress=False,
+    )
+
+
+def test_first_build_publishes_and_search_finds_each_document(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    report = build(DOCS, tmp_path, fake_embedder)
+    assert (report.version, report.published, report.documents) == ("v000001", True, 3)
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    for mode in ("dense", "sparse", "hybrid"):
+        assert index.search("pillow side sleepers", k=1, mode=mode)[0].doc_id == "sleep"
+    hit = index.search("squats", k=1, mode="sparse")[0]
+    knees = index.document("knees")
+    assert knees is not None and knees.text[hit.start : hit.end] == hit.text
+
+
+def test_unchanged_corpus_embeds_nothing_and_publishes_nothing(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    fake_embedder.embedded.clear()
+    report = build(DOCS, tmp_path, fake_embedder)
+    assert (report.published, report.version) == (False, "v000001")
+    assert fake_embedder.embedded == []
+    assert list_versions(tmp_path) == ["v000001"]
+
+
+def test_a_changed_document_is_re_embedded_alone(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    before = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    fake_embedder.embedded.clear()
+    changed = [DOCS[0], replace(DOCS[1], text="Most back pain eases with time. Walking helps."), DOCS[2]]
+    report = build(changed, tmp_path, fake_embedder)
+    assert (report.published, report.changed, report.added, report.removed) == (True, ["back"], [], [])
+    new_text = changed[1].text
+    assert fake_embedder.embedded
+    assert all(t.startswith("Back pain\n") or t in new_text for t in fake_embedder.embedded)
+    assert report.chunks_embedded == len([t for t in fake_embedder.embedded if t.startswith("Back pain\n")])
+    after = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    assert after.search("walking", k=1, mode="sparse")[0].doc_id == "back"
+    # Reused vectors are the same vectors.
+    rows_before = [h.row for h in before.search("pillow side sleepers", k=10, mode="dense") if h.doc_id == "sleep"]
+    rows_after = [h.row for h in after.search("pillow side sleepers", k=10, mode="dense") if h.doc_id == "sleep"]
+    np.testing.assert_allclose(
+        before._dense.reconstruct_n(rows_before[0], 1), after._dense.reconstruct_n(rows_after[0], 1)
+    )
+
+
+def test_a_removed_document_disappears(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    report = build(DOCS[:2], tmp_path, fake_embedder)
+    assert report.removed == ["sleep"]
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    assert [d.doc_id for d in index.documents()] == ["back", "knees"]
+    assert all(h.doc_id != "sleep" for h in index.search("pillow side sleepers", k=10))
+
+
+def test_save_load_gives_the_same_hits(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    first = SearchIndex.load(tmp_path, embedder=fake_embedder).search("knee pain rest", k=5)
+    second = SearchIndex.load(tmp_path, embedder=fake_embedder).search("knee pain rest", k=5)
+    assert first == second and first
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    with pytest.raises(IndexNotBuiltError, match="healthqa ingest"):
+        SearchIndex.load(tmp_path, embedder=fake_embedder)
+
+
+@pytest.mark.parametrize("victim", ["dense.faiss", "meta.sqlite", "sentences.npy", "bm25/params.index.json"])
+def test_a_corrupt_file_is_refused_by_name(tmp_path: Path, fake_embedder: FakeEmbedder, victim: str) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    path = tmp_path / "versions" / "v000001" / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match=victim.replace(".", r"\.")):
+        SearchIndex.load(tmp_path, embedder=fake_embedder)
+
+
+def test_a_truncated_file_is_refused(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    path = tmp_path / "versions" / "v000001" / "dense.faiss"
+    path.write_bytes(path.read_bytes()[:10])
+    with pytest.raises(IndexCorruptError, match="has 10 bytes"):
+        SearchIndex.load(tmp_path, embedder=fake_embedder)
+
+
+def test_a_damaged_manifest_is_refused(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    (tmp_path / "versions" / "v000001" / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="not a valid manifest"):
+        SearchIndex.load(tmp_path, embedder=fake_embedder)
+
+
+def test_an_index_of_another_model_is_refused(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    other = FakeEmbedder(fingerprint="fake-2")
+    with pytest.raises(EmbeddingMismatchError, match="built with model 'fake'.*re-run 'healthqa ingest'"):
+        SearchIndex.load(tmp_path, embedder=other)
+
+
+def test_a_model_change_re_embeds_everything(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    other = FakeEmbedder(fingerprint="fake-2")
+    report = build(DOCS, tmp_path, other)
+    assert report.published and report.chunks_embedded == report.chunks
+    manifest = json.loads((tmp_path / "versions" / report.version / "manifest.json").read_text())
+    assert manifest["model"]["fingerprint"] == "fake-2"
+
+
+def test_damaged_published_version_falls_back_to_the_newest_good_one(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    build(DOCS[:2], tmp_path, fake_embedder)
+    (tmp_path / "versions" / "v000002" / "sentences.npy").write_bytes(b"garbage")
+    index = SearchIndex.load_newest_good(tmp_path, embedder=fake_embedder)
+    assert index.version == "v000001"
+
+
+def test_damaged_published_version_is_rebuilt_from_scratch(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    (tmp_path / "versions" / "v000001" / "dense.faiss").write_bytes(b"garbage")
+    report = build(DOCS, tmp_path, fake_embedder)
+    assert report.published and report.chunks_embedded == report.chunks
+    assert SearchIndex.load(tmp_path, embedder=fake_embedder).version == report.version
+
+
+def test_old_versions_are_pruned(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    for n in range(1, 6):
+        build([replace(d, text=d.text + f" Edit {n}.") for d in DOCS], tmp_path, fake_embedder, keep_versions=2)
+    assert list_versions(tmp_path) == ["v000004", "v000005"]
+    assert current_version(tmp_path) == "v000005"
+
+
+def test_a_second_writer_is_refused(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    with write_lock(tmp_path), pytest.raises(IndexLockedError, match="another ingest is writing"):
+        build(DOCS, tmp_path, fake_embedder)
+
+
+def test_documents_without_sentences_cannot_make_an_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    with pytest.raises(EmptyIndexError, match="hold no sentences"):
+        build([Document("h", "Heading only", "# Heading only")], tmp_path, fake_embedder)
+    assert current_version(tmp_path) is None
+
+
+def test_hnsw_index_builds_and_searches(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder, dense_type="hnsw")
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    assert index.manifest.dense["type"] == "hnsw"
+    assert index.search("pillow side sleepers", k=1, mode="dense")[0].doc_id == "sleep"
+
+
+def test_search_validates_its_arguments(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(DOCS, tmp_path, fake_embedder)
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        index.search("x", k=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        index.search("x", mode="fuzzy")  # type: ignore[arg-type]
+    assert index.search("zzzz qqqq", mode="sparse") == []
