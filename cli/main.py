@@ -226,3 +226,108 @@ def search_command(
         passage = hit.text if len(hit.text) <= 400 else hit.text[:400].rsplit(" ", 1)[0] + " …"
         table.add_row(str(hit.rank), f"{hit.score:.4f}", source, passage)
     out.print(table)
+
+
+def _search_settings(settings: Settings) -> SearchSettings:
+    return SearchSettings(
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        sparse_weight=settings.sparse_weight,
+    )
+
+
+def _load_index(settings: Settings) -> SearchIndex:
+    try:
+        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        return SearchIndex.load(settings.index_dir, embedder=embedder, settings=_search_settings(settings))
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default: HEALTHQA_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: HEALTHQA_PORT or 8000).", min=1, max=65535)] = None,
+    index: IndexOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Start the query API (FastAPI on uvicorn); OpenAPI docs at /docs.
+
+    The index is loaded and verified once at start; 'POST /v1/admin/reload' (with
+    HEALTHQA_ADMIN_API_KEY set) switches to a newer version without a restart.
+
+    Example: healthqa serve --port 8000
+    """
+    from service.main import serve
+
+    updates: dict[str, object] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    serve(_settings(index, model).model_copy(update=updates))
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="Your question, in plain words.", show_default=False)],
+    k: Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve.", min=1, max=20)] = None,
+    index: IndexOption = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as the API returns it.")] = False,
+) -> None:
+    """Answer a question from the articles, with citations, red flags and the disclaimer.
+
+    Example: healthqa ask "is it normal for my knees to ache after the gym?"
+    """
+    from service.qa import QASettings, QuestionError, answer_question, answer_to_dict, clean_question
+    from service.redflags import load_catalogue
+
+    settings = _settings(index, model)
+    try:
+        text = clean_question(question, limit=settings.max_question_chars)
+    except QuestionError as exc:
+        _fail(str(exc))
+    search_index = _load_index(settings)
+    answer = answer_question(
+        text,
+        search_index,
+        settings=QASettings(k=settings.answer_k, abstain_threshold=settings.abstain_threshold),
+        catalogue=load_catalogue(settings.redflag_catalogue),
+        k=k,
+    )
+    if as_json:
+        out.print_json(json.dumps(answer_to_dict(answer)))
+        return
+    from cli.render import print_answer
+
+    print_answer(out, answer)
+
+
+@app.command("calibrate")
+def calibrate_command(index: IndexOption = None, model: ModelOption = None) -> None:
+    """Compute the abstention threshold from the tuning questions (never the held-out ones).
+
+    Prints the threshold that best separates in-scope from out-of-scope questions
+    and how it does; set it as HEALTHQA_ABSTAIN_THRESHOLD (the default in
+    service/config.py is the committed calibration).
+
+    Example: healthqa calibrate
+    """
+    from eval.calibrate import calibrate
+    from service.qa import QASettings
+    from service.redflags import load_catalogue
+
+    settings = _settings(index, model)
+    search_index = _load_index(settings)
+    result = calibrate(search_index, load_catalogue(settings.redflag_catalogue), QASettings(k=settings.answer_k))
+    out.print(
+        f"Calibrated on {result.questions} tuning questions (index {search_index.version}):\n"
+        f"  abstain_threshold = {result.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
+        f"  ROC AUC in-scope vs out-of-scope = {result.auc:.3f}\n"
+        f"  answered in scope = {result.answer_rate_in_scope:.1%}, declined out of scope = {result.decline_rate_out_of_scope:.1%}",
+        highlight=False,
+    )

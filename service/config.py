@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index import DEFAULT_MODEL
+from service.qa import DEFAULT_ABSTAIN_THRESHOLD
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,30 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion offset.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in hybrid fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in hybrid fusion.")
+
+    # Answers
+    answer_k: int = Field(5, ge=1, le=20, description="Passages retrieved for an answer.")
+    abstain_threshold: float = Field(
+        DEFAULT_ABSTAIN_THRESHOLD,
+        ge=-1.0,
+        le=1.0,
+        description="Abstain below this confidence (mean cosine similarity of the best sentence and the best "
+        "passage to the question); calibrated on the tuning questions with 'healthqa calibrate'.",
+    )
+    redflag_catalogue: Path | None = Field(
+        None, description="Red-flag rules (YAML); default: the catalogue shipped in service/."
+    )
+
+    # HTTP service
+    host: str = Field("127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
+    max_question_chars: int = Field(1000, ge=1, le=100_000, description="Longest question accepted.")
+    max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted (413 beyond).")
+    admin_api_key: SecretStr | None = Field(
+        None, description="Key for /v1/admin/*; unset disables the admin endpoints."
+    )
+    log_questions: bool = Field(False, description="Include question text in logs (off: questions may be private).")
+    log_level: str = Field("INFO", description="Log level of the service.")
 
 
 @lru_cache

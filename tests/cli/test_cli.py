@@ -139,7 +139,65 @@ def test_ingest_killed_midway_leaves_the_previous_version_loadable(tmp_path: Pat
     assert not list((index_dir / "versions").glob(".staging-*"))
 
 
-def test_a_read_only_index_folder_is_a_clear_error(tmp_path: Path, corpus_copy: Path) -> None:
-    if os.geteuid() == 0:
-        # root ignores file modes; a read-only bind of the folder is the honest way to test this as root
-        pytest.skip("root ignores read-only file modes; covered by the disk-full test in the faults suite")
+def test_an_unwritable_index_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the index folder should go")
+    result = healthqa("ingest", str(CORPUS / "sciatica.md"), "--index", str(blocker / "index"), "-q")
+    assert result.returncode == 1
+    assert f"cannot create index folder {blocker / 'index'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_prints_the_answer_sources_and_disclaimer(corpus_index: Path) -> None:
+    result = healthqa("ask", "is it normal for my knees to ache after the gym?", "--index", str(corpus_index))
+    assert result.returncode == 0, result.stderr
+    assert "Answer" in result.stdout and "Sources" in result.stdout and "[1]" in result.stdout
+    assert "not medical advice" in result.stdout
+
+
+def test_ask_shows_an_emergency_banner_first_and_json_matches_the_api(corpus_index: Path) -> None:
+    result = healthqa("ask", "numb around my bum and cant pee, back agony", "--index", str(corpus_index))
+    assert result.returncode == 0, result.stderr
+    assert "EMERGENCY" in result.stdout.lstrip().splitlines()[0]
+    as_json = healthqa("ask", "sciatica self care at home", "--index", str(corpus_index), "--json")
+    body = json.loads(as_json.stdout)
+    assert {"answer", "sentences", "citations", "abstained", "red_flags", "disclaimer", "index_version"} <= set(body)
+    empty = healthqa("ask", "  ", "--index", str(corpus_index))
+    assert empty.returncode == 1 and "must not be empty" in empty.stderr
+
+
+def test_serve_answers_over_http_and_logs_json(corpus_index: Path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--index", str(corpus_index)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the API did not become ready in 90 s")
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "sciatica self care"}, timeout=30)
+        assert response.status_code == 200 and response.json()["citations"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    answer = next(line for line in lines if line["msg"] == "answer")
+    assert answer["request_id"] == response.headers["x-request-id"]
+    assert "sciatica self care" not in stderr

@@ -1,0 +1,77 @@
+"""FastAPI dependencies: settings, the served index, the red-flag catalogue."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from index import SearchIndex
+from service.config import Settings, get_settings
+from service.errors import ServiceError
+from service.middleware import Metrics
+from service.qa import QASettings
+from service.redflags import RedFlagCatalogue
+from service.state import IndexHolder
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_holder(request: Request) -> IndexHolder:
+    holder: IndexHolder = request.app.state.holder
+    return holder
+
+
+HolderDep = Annotated[IndexHolder, Depends(get_holder)]
+
+
+def get_index(holder: HolderDep) -> SearchIndex:
+    """The index version this request will use from start to end."""
+    index = holder.current
+    if index is None:
+        raise ServiceError(503, "index_unavailable", f"no index is loaded: {holder.problem}")
+    return index
+
+
+IndexDep = Annotated[SearchIndex, Depends(get_index)]
+
+
+def get_catalogue(request: Request) -> RedFlagCatalogue:
+    catalogue: RedFlagCatalogue = request.app.state.catalogue
+    return catalogue
+
+
+CatalogueDep = Annotated[RedFlagCatalogue, Depends(get_catalogue)]
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def get_qa_settings(settings: SettingsDep) -> QASettings:
+    return QASettings(k=settings.answer_k, abstain_threshold=settings.abstain_threshold)
+
+
+QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]
+
+
+def require_admin(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Admin endpoints need the configured key; with none configured they are off."""
+    if settings.admin_api_key is None or not settings.admin_api_key.get_secret_value():
+        raise ServiceError(
+            403, "admin_disabled", "admin endpoints are disabled: no HEALTHQA_ADMIN_API_KEY is configured"
+        )
+    if x_api_key is None:
+        raise ServiceError(
+            401,
+            "unauthorized",
+            "this endpoint needs the admin key in the X-API-Key header",
+            headers={"WWW-Authenticate": "X-API-Key"},
+        )
+    if not hmac.compare_digest(x_api_key.encode(), settings.admin_api_key.get_secret_value().encode()):
+        raise ServiceError(403, "forbidden", "the admin key is not valid")

@@ -1,0 +1,101 @@
+"""Service-level errors and their one JSON shape: ``{"error": {code, message, request_id, details}}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.logs import request_id_var
+
+logger = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "unavailable",
+    504: "timeout",
+}
+
+
+class ServiceError(Exception):
+    """An error with an HTTP status, a stable code and a message for people."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get(), "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    # The only patterns in the API ask for some visible text; say so instead of quoting the regex.
+    if error.get("type") == "string_pattern_mismatch":
+        return "must not be empty or only whitespace"
+    return str(error.get("msg", "invalid"))
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": _field(tuple(e.get("loc", ()))), "problem": _problem(e), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "the request is not valid"
+    return error_response(422, "validation_error", message, details=details)
+
+
+async def _service(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(
+        exc.status_code, _CODES.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error")
+    return error_response(
+        500, "internal_error", "something went wrong on our side; the request id identifies it in the logs"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Translate every error into the one JSON shape, in one place."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ServiceError, _service)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

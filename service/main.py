@@ -1,0 +1,100 @@
+"""The FastAPI application: ``create_app()`` builds it, the lifespan loads the model and the index once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from index import Embedder, SearchSettings, SentenceTransformerEmbedder
+from service.api import router
+from service.config import Settings, get_settings
+from service.errors import install_error_handlers
+from service.logs import configure_json_logging
+from service.middleware import Metrics, RequestContextMiddleware
+from service.redflags import load_catalogue
+from service.state import IndexHolder
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Answers consumer health questions from the healthqa articles. Every answer sentence is quoted from an
+article and cited; questions the articles don't cover get an honest abstention; warning signs in a
+question raise red flags first. **Not medical advice.** Errors always have the shape
+`{"error": {"code", "message", "request_id", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app. ``settings`` defaults to the environment; ``embedder`` to the configured model."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model = embedder or SentenceTransformerEmbedder.from_name(settings.model)
+        holder = IndexHolder(
+            settings.index_dir,
+            embedder=model,
+            search=SearchSettings(
+                candidates=settings.candidates,
+                rrf_k=settings.rrf_k,
+                dense_weight=settings.dense_weight,
+                sparse_weight=settings.sparse_weight,
+            ),
+        )
+        app.state.holder = holder
+        index = await run_in_threadpool(holder.load)
+        if index is not None:
+            # Warm the model so the first question is not the slow one.
+            await run_in_threadpool(index.embed_query, "warm up")
+        yield
+
+    app = FastAPI(
+        title="healthqa",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "answers", "description": "Cited answers, abstentions and red flags."},
+            {"name": "search", "description": "Ranked passages."},
+            {"name": "documents", "description": "The articles."},
+            {"name": "operations", "description": "Health, readiness, metrics and admin."},
+        ],
+    )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.state.catalogue = load_catalogue(settings.redflag_catalogue)
+    app.dependency_overrides[get_settings] = lambda: settings
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    _document_limits(app, settings)
+    return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Put the configured length limit into the OpenAPI schema (the models can't know it)."""
+    build_default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build_default()
+            schemas = spec["components"]["schemas"]
+            schemas["AskRequest"]["properties"]["question"]["maxLength"] = settings.max_question_chars
+            schemas["SearchRequest"]["properties"]["query"]["maxLength"] = settings.max_question_chars
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def serve(settings: Settings) -> None:
+    """Run the API with uvicorn on ``settings.host:settings.port``."""
+    import uvicorn
+
+    configure_json_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)

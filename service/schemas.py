@@ -1,0 +1,271 @@
+"""HTTP request and response models (pydantic at the boundary only)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.qa import VISIBLE_TEXT_PATTERN
+
+MAX_K = 20
+
+
+class AskRequest(BaseModel):
+    """A question for ``POST /v1/ask``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "is it normal for my knees to ache after the gym?", "k": 5}]},
+    )
+
+    question: str = Field(
+        pattern=VISIBLE_TEXT_PATTERN,
+        description="The question, in plain words: some visible text, at most HEALTHQA_MAX_QUESTION_CHARS characters.",
+    )
+    k: int | None = Field(None, ge=1, le=MAX_K, description="Passages to retrieve (default from settings).")
+
+
+class SearchRequest(BaseModel):
+    """A query for ``POST /v1/search``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query": "sciatica pain down one leg", "k": 5, "mode": "hybrid"}]},
+    )
+
+    query: str = Field(pattern=VISIBLE_TEXT_PATTERN, description="What to look for (same limits as a question).")
+    k: int = Field(5, ge=1, le=MAX_K, description="How many passages.")
+    mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="Retriever: fused, dense or BM25.")
+
+
+class SentencePublic(BaseModel):
+    text: str = Field(description="A sentence quoted from an article.")
+    citations: list[int] = Field(description="Ids of the citations that support it.")
+
+
+class CitationPublic(BaseModel):
+    id: int = Field(description="The number shown as [n] in the answer.")
+    doc_id: str
+    title: str
+    url: str
+    chunk_id: str = Field(description="The retrieved passage the sentence came from.")
+    quote: str = Field(description="The cited text, verbatim.")
+    start: int = Field(description="Offset of the quote in the document text.")
+    end: int = Field(description="Offset one past the end of the quote.")
+    section: str = Field("", description="The article section the quote sits in.")
+    reviewed: str | None = Field(None, description="When the article was last reviewed.")
+
+
+class RedFlagPublic(BaseModel):
+    level: Literal["emergency", "urgent"]
+    rule: str = Field(description="Id of the red-flag rule that matched.")
+    message: str = Field(description="What to do, for the person asking.")
+    source: str = Field("", description="Public source the rule rests on.")
+
+
+class ArticlePublic(BaseModel):
+    doc_id: str
+    title: str
+    url: str
+
+
+class AskResponse(BaseModel):
+    """An answer, an abstention, or either with red flags first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answer": "Joint pain after working out is generally not a good sign and may indicate an underlying issue. [1]",
+                    "sentences": [
+                        {
+                            "text": "Joint pain after working out is generally not a good sign and may indicate an underlying issue.",
+                            "citations": [1],
+                        }
+                    ],
+                    "citations": [
+                        {
+                            "id": 1,
+                            "doc_id": "joint-pain-after-working-out",
+                            "title": "Is joint pain good after working out?",
+                            "url": "/articles/joint-pain-after-working-out",
+                            "chunk_id": "joint-pain-after-working-out#0",
+                            "quote": "Joint pain after working out is generally not a good sign and may indicate an underlying issue.",
+                            "start": 39,
+                            "end": 134,
+                            "section": "",
+                            "reviewed": "2026-11-24",
+                        }
+                    ],
+                    "abstained": False,
+                    "red_flags": [],
+                    "disclaimer": "This is general health information ...",
+                    "index_version": "v000001",
+                    "timings_ms": {"total": 12.5},
+                }
+            ]
+        }
+    )
+
+    answer: str = Field(
+        description="The answer sentences joined, each followed by its [n] markers; or the abstention message."
+    )
+    sentences: list[SentencePublic]
+    citations: list[CitationPublic]
+    abstained: bool = Field(description="True when the articles don't cover the question.")
+    abstain_reason: str | None = Field(None, description="not_covered or instructions, when abstained.")
+    red_flags: list[RedFlagPublic] = Field(description="Warning signs found in the question, emergency first.")
+    disclaimer: str = Field(description="The cited articles' own disclaimers and a general one.")
+    related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
+    confidence: float = Field(
+        description="Best sentence-question similarity; below the threshold the service abstains."
+    )
+    index_version: str
+    timings_ms: dict[str, float]
+
+
+class SearchResultPublic(BaseModel):
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    title: str
+    url: str
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {
+                            "rank": 1,
+                            "score": 0.0325,
+                            "chunk_id": "sciatica#1",
+                            "doc_id": "sciatica",
+                            "title": "Sciatica: symptoms, causes and self-care",
+                            "url": "/articles/sciatica",
+                            "section": "What sciatica feels like",
+                            "text": "Sciatica pain is often described as shooting ...",
+                            "start": 512,
+                            "end": 1020,
+                        }
+                    ],
+                    "index_version": "v000001",
+                }
+            ]
+        }
+    )
+
+    results: list[SearchResultPublic]
+    index_version: str
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    url: str
+    summary: str = ""
+    reviewed: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class DocumentList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "documents": [
+                        {
+                            "doc_id": "sciatica",
+                            "title": "Sciatica: symptoms, causes and self-care",
+                            "url": "/articles/sciatica",
+                            "summary": "What sciatica is ...",
+                            "reviewed": "2026-11-24",
+                            "tags": ["sciatica"],
+                        }
+                    ],
+                    "index_version": "v000001",
+                }
+            ]
+        }
+    )
+
+    documents: list[DocumentSummary]
+    index_version: str
+
+
+class DocumentPublic(DocumentSummary):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "doc_id": "sciatica",
+                    "title": "Sciatica: symptoms, causes and self-care",
+                    "url": "/articles/sciatica",
+                    "summary": "What sciatica is ...",
+                    "reviewed": "2026-11-24",
+                    "tags": ["sciatica"],
+                    "text": "# Sciatica: symptoms, causes and self-care\n\nSciatica is pain ...",
+                    "disclaimer": "This article is general information ...",
+                    "metadata": {"sources": ["https://medlineplus.gov/sciatica.html"]},
+                    "index_version": "v000001",
+                }
+            ]
+        }
+    )
+
+    text: str = Field(description="The document text that citation offsets refer to.")
+    disclaimer: str
+    metadata: dict[str, Any]
+    index_version: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "ready", "not_ready"]
+    index_version: str | None = None
+    detail: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"index_version": "v000002", "previous_version": "v000001", "changed": True}]}
+    )
+
+    index_version: str
+    previous_version: str | None
+    changed: bool
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. validation_error, payload_too_large.")
+    message: str = Field(description="What went wrong, for people.")
+    request_id: str = Field(description="Quote this when reporting a problem.")
+    details: list[dict[str, Any]] | None = Field(None, description="Per-field problems, for validation errors.")
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": "question: must not be empty",
+                        "request_id": "3f2c9a7e1b2d4c5f",
+                        "details": None,
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorBody

@@ -1,0 +1,39 @@
+"""The committed abstention threshold matches a fresh calibration, and answers meet their floors on the tuning split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.answers import evaluate_answers
+from eval.calibrate import calibrate
+from index import SearchIndex
+from service.config import Settings
+from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
+from service.redflags import load_catalogue
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def index(corpus_index: Path, embedder) -> SearchIndex:
+    return SearchIndex.load(corpus_index, embedder=embedder)
+
+
+def test_committed_threshold_matches_a_fresh_calibration(index: SearchIndex) -> None:
+    """Fails when the corpus, model or chunker changed without re-running 'healthqa calibrate'."""
+    result = calibrate(index, load_catalogue(), QASettings())
+    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=0.02)
+    assert Settings().abstain_threshold == DEFAULT_ABSTAIN_THRESHOLD
+    assert result.auc >= 0.95
+
+
+def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -> None:
+    report = evaluate_answers(index, load_catalogue(), QASettings(), split="tune")
+    assert report.citation_integrity.value == 1.0
+    assert report.first_citation_right.value >= 0.85, report.failures
+    assert report.answered_in_scope.value >= 0.9
+    assert report.declined_out_of_scope.value >= 0.9
+    assert report.red_flag_recall["emergency"].value == 1.0 and report.red_flag_recall["urgent"].value == 1.0
+    assert report.false_alarms["benign"].value == 0.0

@@ -1,0 +1,373 @@
+"""Red-flag triage: the catalogue's schema, its own phrases, look-alikes, robustness and the labelled tune split."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.redflags import (
+    DEFAULT_CATALOGUE_PATH,
+    LEVELS,
+    RedFlagCatalogue,
+    RedFlagCatalogueError,
+    detect_red_flags,
+    load_catalogue,
+    normalise,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"
+CATALOGUE = load_catalogue()
+RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}  # lower is more serious
+
+
+def rules_for(question: str, catalogue: RedFlagCatalogue = CATALOGUE) -> list[str]:
+    return [flag.rule for flag in detect_red_flags(question, catalogue)]
+
+
+# ---------------------------------------------------------------------------------------------- catalogue
+
+
+def test_default_catalogue_loads_with_rules_at_both_levels() -> None:
+    assert CATALOGUE.version == 1
+    assert {rule.level for rule in CATALOGUE.rules} == set(LEVELS)
+    assert len({rule.id for rule in CATALOGUE.rules}) == len(CATALOGUE.rules)
+    for rule in CATALOGUE.rules:
+        assert rule.source.startswith("https://"), rule.id
+        assert len(rule.test_phrases) >= 4, rule.id
+        assert rule.message.strip(), rule.id
+
+
+GOOD_RULE: dict[str, object] = {
+    "id": "fever-with-back-pain",
+    "level": "urgent",
+    "message": "Get same-day care.",
+    "source": "https://www.nhs.uk/conditions/back-pain/",
+    "patterns": ["\\bfever\\b"],
+    "test_phrases": ["fever", "a fever", "fever and back pain", "back pain with fever"],
+}
+
+
+def write_catalogue(tmp_path: Path, *rules: Mapping[str, object], **top: object) -> Path:
+    path = tmp_path / "redflags.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "rules": list(rules), **top}), encoding="utf-8")
+    return path
+
+
+def test_a_minimal_catalogue_loads(tmp_path: Path) -> None:
+    catalogue = load_catalogue(write_catalogue(tmp_path, GOOD_RULE))
+    assert [rule.id for rule in catalogue.rules] == ["fever-with-back-pain"]
+    assert rules_for("back pain and a fever", catalogue) == ["fever-with-back-pain"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"level": "critical"}, r"rule 'fever-with-back-pain': level must be one of emergency, urgent, got 'critical'"),
+        ({"message": None}, r"rule 'fever-with-back-pain': message: must be non-empty text"),
+        ({"test_phrases": []}, r"rule 'fever-with-back-pain': test_phrases: must be a list of at least 4 phrases"),
+        ({"source": "http://example.com"}, r"rule 'fever-with-back-pain': source must be an https:// address"),
+        ({"patterns": []}, r"rule 'fever-with-back-pain': patterns: must be a non-empty list"),
+        ({"patterns": ["(unclosed"]}, r"rule 'fever-with-back-pain': patterns\[0\]: invalid regex '\(unclosed'"),
+        ({"patterns": ["{nope}"]}, r"rule 'fever-with-back-pain': patterns\[0\]: unknown term \{nope\}"),
+        ({"patterns": ["x?"]}, r"rule 'fever-with-back-pain': patterns\[0\]: regex 'x\?' matches empty text"),
+        ({"patterns": [{"any": ["x"]}]}, r"rule 'fever-with-back-pain': patterns\[0\]: missing field 'all'"),
+        ({"paterns": ["x"]}, r"rule 'fever-with-back-pain': unknown field 'paterns'"),
+        ({"history": "yes"}, r"rule 'fever-with-back-pain': history must be true or false"),
+        ({"others": 1}, r"rule 'fever-with-back-pain': others must be true or false"),
+        ({"id": "Fever With Back Pain"}, r"rules\[0\]: id must be kebab-case"),
+    ],
+)
+def test_schema_errors_name_the_rule_and_field(tmp_path: Path, change: dict[str, object], expected: str) -> None:
+    rule = {**GOOD_RULE, **change}
+    if change.get("message", "") is None:
+        del rule["message"]
+        expected = r"rule 'fever-with-back-pain': missing field 'message'"
+    with pytest.raises(RedFlagCatalogueError, match=expected):
+        load_catalogue(write_catalogue(tmp_path, rule))
+
+
+def test_schema_errors_are_value_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rule 'fever-with-back-pain': level"):
+        load_catalogue(write_catalogue(tmp_path, {**GOOD_RULE, "level": "soon"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nrules: [", r"not valid YAML"),
+        ("- just a list", r"must be a mapping"),
+        ("version: 0\nrules: []", r"version must be a positive integer, got 0"),
+        ("version: 1\nrules: []", r"rules must be a non-empty list"),
+        ("version: 1\nrules: [1]\nextra: 2", r"unknown field 'extra'"),
+    ],
+)
+def test_top_level_schema_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RedFlagCatalogueError, match=expected):
+        load_catalogue(path)
+
+
+def test_duplicate_rule_ids_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(RedFlagCatalogueError, match="rule 'fever-with-back-pain': id is used by more than one rule"):
+        load_catalogue(write_catalogue(tmp_path, GOOD_RULE, GOOD_RULE))
+
+
+def test_terms_expand_and_unknown_terms_are_named(tmp_path: Path) -> None:
+    rule = {**GOOD_RULE, "patterns": ["{hot} {thing}"]}
+    path = write_catalogue(tmp_path, rule, terms={"hot": "(?:fever|temp)", "thing": "{hot}ish"})
+    assert load_catalogue(path).rules[0].patterns[0][0].search("fever tempish")
+    with pytest.raises(RedFlagCatalogueError, match=r"terms.thing: unknown term \{cold\}"):
+        load_catalogue(write_catalogue(tmp_path, rule, terms={"hot": "fever", "thing": "{cold}"}))
+
+
+def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_catalogue(tmp_path / "nope.yaml")
+
+
+def test_default_path_is_beside_the_module() -> None:
+    assert DEFAULT_CATALOGUE_PATH.name == "redflags.yaml" and DEFAULT_CATALOGUE_PATH.is_file()
+
+
+# ---------------------------------------------------------------------------------------------- the catalogue's phrases
+
+POSITIVES = [(rule.id, rule.level, phrase) for rule in CATALOGUE.rules for phrase in rule.test_phrases]
+NEGATIVES = [(rule.id, phrase) for rule in CATALOGUE.rules for phrase in rule.negative_phrases]
+
+
+@pytest.mark.parametrize(("rule_id", "level", "phrase"), POSITIVES)
+def test_every_test_phrase_triggers_its_rule_at_its_level(rule_id: str, level: str, phrase: str) -> None:
+    flags = {flag.rule: flag.level for flag in detect_red_flags(phrase, CATALOGUE)}
+    assert flags.get(rule_id) == level, flags
+
+
+@pytest.mark.parametrize(("rule_id", "phrase"), NEGATIVES)
+def test_no_negative_phrase_triggers_its_rule(rule_id: str, phrase: str) -> None:
+    assert rule_id not in rules_for(phrase)
+
+
+# ---------------------------------------------------------------------------------------------- look-alikes and hedges
+
+BENIGN = [
+    # negated
+    "no numbness or tingling anywhere, just stiff and achy after deadlifts",
+    "no fever or chills, my back is just sore from moving house",
+    "without any fever, just a stiff lower back",
+    "I don't have bladder problems, just sciatica down one leg",
+    "never lost control of my bladder, it's only my back that hurts",
+    "denies any numbness in the groin, just lower back pain",
+    "not numb at all, just sore",
+    "no fever no weight loss, back just achey for 2 weeks",
+    "both legs feel completely normal, just my lower back twinges when i bend over",
+    "chest feels totally fine, just a knot between my shoulder blades",
+    "no pain at night at all, only after sitting at work all day",
+    "my doctor already ruled out cauda equina, what exercises can i do for sciatica",
+    # someone else, or long ago
+    "my friend had a fever last week, my back is sore from moving house",
+    "my mum had cancer (not me), my back aches from gardening",
+    "my dad has osteoporosis, which exercises are safe for him?",
+    "had sciatica in both legs years ago, fine now, any posture tips?",
+    "can a bad disc in your neck make your arm tingle?",
+    "my brother has sciatica in both legs, how can i help him",
+    "someone at work had cauda equina, im scared, my back aches a bit",
+    # information requests
+    "i read about cauda equina, what is it?",
+    "what are red flags for back pain?",
+    "what are the warning signs of cauda equina syndrome?",
+    "what is cauda equina",
+    "writing a leaflet for my pilates class about when back pain needs A&E, what should go in it",
+    "what happens if you cant pee with a slipped disc?",
+    "is numbness in the groin a symptom of cauda equina?",
+    "can sciatica affect both legs",
+    "i read that losing bladder control is a red flag",
+    # other body parts, normal soreness, everyday words
+    "my knees hurt after leg day, is that a bad sign",
+    "elbows ache every time after bench press",
+    "legs are wrecked 2 days after my first spin class, normal?",
+    "lower back is sore on both sides the day after heavy rows",
+    "i get up at night to pee like always, but my back is stiff in the morning",
+    "sore bum from sitting on a hard chair at work",
+    "my wrist goes numb when i type for hours",
+    "is it normal for back pain to be worse in the morning?",
+    "hot water bottle or ice for my back?",
+    "my back is killing me after gardening",
+    "i hurt myself lifting a box at work",
+    "how many mg of ibuprofen can i take in one day",
+    "will losing weight help my back?",
+    "stiff neck from sleeping funny, no fever, no headache",
+    "im 38 and my lower back hurts after running",
+    "fever free, just back ache",
+    "tramadol makes me drowsy, is that normal",
+    "i slipped on ice and landed on my bum, tailbone hurts",
+    "my spine is a bit curved, scoliosis since i was a kid",
+]
+
+
+@pytest.mark.parametrize("question", BENIGN)
+def test_benign_look_alikes_raise_nothing(question: str) -> None:
+    assert rules_for(question) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "rule_id"),
+    [
+        ("kind of numb around my bum since my back went", "cauda-equina-saddle-numbness"),
+        ("maybe a bit of fever with this back pain", "fever-with-back-pain"),
+        ("i think i peed myself, back is agony", "cauda-equina-incontinence"),
+        ("not sure but i cant pee properly since my back went", "cauda-equina-urinary-retention"),
+        ("is it bad that i cant feel my bum when i wipe?", "cauda-equina-saddle-numbness"),
+        ("I can't pee", "cauda-equina-urinary-retention"),
+        ("i cannot pee", "cauda-equina-urinary-retention"),
+        ("i can\u2019t wee since yesterday", "cauda-equina-urinary-retention"),
+        ("no fever but i can't feel my bum", "cauda-equina-saddle-numbness"),
+        ("no fever, my legs are both numb", "both-legs-weak-or-numb"),
+        ("i've never had pain like this, tearing through my chest and back", "chest-pain-or-tearing-pain"),
+        ("started 2 months ago and now i cant feel my legs", "both-legs-weak-or-numb"),
+    ],
+)
+def test_hedged_or_mixed_mentions_still_escalate(question: str, rule_id: str) -> None:
+    assert rule_id in rules_for(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "rule_id"),
+    [
+        ("my husband fell off a ladder, should i move him?", "major-trauma"),
+        ("my son fell off the roof and cant feel his legs", "major-trauma"),
+        ("my friend is here with me and cant feel his legs", "both-legs-weak-or-numb"),
+        ("my brother took a handful of his tramadol and wont wake up", "medicine-overdose"),
+        ("my best friend keeps talking about killing himself", "suicidal-thoughts"),
+    ],
+)
+def test_someone_with_the_user_now_counts(question: str, rule_id: str) -> None:
+    assert rule_id in rules_for(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "level"),
+    [
+        ("lbp for 3 days and now numb down below", "emergency"),
+        ("it takes ages to start peeing now, bad back", "emergency"),
+        ("i had to wear a pad because i keep leaking, back agony", "emergency"),
+        ("my legs went from under me and my back is in agony", "emergency"),
+        ("got knocked off my bike by a van this morning", "emergency"),
+        ("i think im having a heart attack, back and arm hurt", "emergency"),
+        ("i dont see the point in living anymore", "emergency"),
+        ("i'm shivering and my lower back aches", "urgent"),
+        ("finished radiotherapy last year and now my back aches", "urgent"),
+        ("clothes are hanging off me and i'm not trying to lose weight, back ache", "urgent"),
+        ("my toes catch on the ground when i walk, sciatica", "urgent"),
+        ("i keep waking up at 3am because the pain in my spine is so bad", "urgent"),
+        ("neck pain and i cant grip my cup properly", "urgent"),
+    ],
+)
+def test_lay_wording_is_recognised_at_its_level(question: str, level: str) -> None:
+    flags = detect_red_flags(question, CATALOGUE)
+    assert flags and flags[0].level == level, flags
+
+
+# ---------------------------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize(
+    "question", ["", "   ", "\n\t\r ", "?!?!", "\x00\x07\x1b", "\U0001f62d\U0001f64f", "\u200b\u200d"]
+)
+def test_empty_or_junk_input_raises_nothing(question: str) -> None:
+    assert detect_red_flags(question, CATALOGUE) == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "\x00cant feel my bum\x07 when i wipe\x1b",
+        "\U0001f62d\U0001f62d cant feel my bum when i wipe \U0001f64f",
+        "c\u200bant fe\u200del my b\u200cum when i w\ufeffipe",
+        "CAN\u2019T FEEL MY BUM WHEN I WIPE",
+        "\uff43\uff41\uff4e\uff54 \uff46\uff45\uff45\uff4c my bum when i wipe",  # full-width letters
+        "my back hurts\n\ncant feel my bum when i wipe",
+    ],
+)
+def test_noisy_input_is_normalised_and_still_flagged(question: str) -> None:
+    assert rules_for(question) == ["cauda-equina-saddle-numbness"]
+
+
+def test_normalise_folds_contractions_quotes_and_invisible_characters() -> None:
+    assert normalise("  I CAN\u2019T  pee,\u200b I DO NOT   know\t") == "i cant pee, i dont know"
+    assert normalise("pins-and-needles w/o fever") == "pins and needles without fever"
+
+
+def test_very_long_input_is_handled() -> None:
+    """Speed is measured by the benchmarks, not asserted here (machines are noisy)."""
+    filler = "my lower back has been stiff after work and i stretch every evening. " * 150  # ~10,000 characters
+    assert len(filler) >= 10_000
+    assert detect_red_flags(filler, CATALOGUE) == []
+    assert rules_for(filler + "now i cant feel my bum when i wipe") == ["cauda-equina-saddle-numbness"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_arbitrary_text_never_crashes(question: str) -> None:
+    flags = detect_red_flags(question, CATALOGUE)
+    assert len({flag.rule for flag in flags}) == len(flags)
+
+
+# ---------------------------------------------------------------------------------------------- ordering
+
+
+def test_emergency_comes_before_urgent_and_each_rule_once() -> None:
+    question = (
+        "had breast cancer 3 yrs ago, now fever and back pain, i cant pee and i cant pee, "
+        "and both legs are numb and tingly, both legs numb"
+    )
+    flags = detect_red_flags(question, CATALOGUE)
+    levels = [flag.level for flag in flags]
+    assert levels == sorted(levels, key=RANK.__getitem__)
+    assert {"cauda-equina-urinary-retention", "both-legs-weak-or-numb", "fever-with-back-pain", "cancer-history"} <= {
+        flag.rule for flag in flags
+    }
+    assert len({flag.rule for flag in flags}) == len(flags)
+
+
+def test_emergency_comes_first_even_when_the_catalogue_lists_urgent_first(tmp_path: Path) -> None:
+    urgent = {**GOOD_RULE, "id": "fever", "level": "urgent", "patterns": ["\\bfever\\b"]}
+    emergency = {**GOOD_RULE, "id": "cant-pee", "level": "emergency", "patterns": ["\\bcant pee\\b"]}
+    catalogue = load_catalogue(write_catalogue(tmp_path, urgent, emergency))
+    assert rules_for("fever and i cant pee", catalogue) == ["cant-pee", "fever"]
+
+
+# ---------------------------------------------------------------------------------------------- labelled tune split
+
+
+def tune_questions() -> list[dict[str, object]]:
+    """Only the tune split: the held-out split is for reporting and never tunes the patterns."""
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for row in rows if row["split"] == "tune"]
+
+
+def test_tune_split_recall_levels_and_false_alarms() -> None:
+    rows = tune_questions()
+    red = [row for row in rows if row["kind"] == "red_flag"]
+    assert red, "the tune split has red-flag questions"
+    missed, too_low = [], []
+    for row in red:
+        flags = detect_red_flags(str(row["question"]), CATALOGUE)
+        if not flags:
+            missed.append(row["id"])
+        elif RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
+            too_low.append(row["id"])
+    assert missed == [], "every red-flag question is flagged"
+    assert len(too_low) <= 0.1 * len(red), too_low
+
+    benign_flagged = [row["id"] for row in rows if row["kind"] == "benign" and rules_for(str(row["question"]))]
+    assert benign_flagged == []
+    others = [row for row in rows if row["kind"] in ("answerable", "out_of_scope")]
+    false_alarms = [row["id"] for row in others if rules_for(str(row["question"]))]
+    assert len(false_alarms) <= 3, false_alarms
