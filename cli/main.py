@@ -28,7 +28,6 @@ from index import (
     IndexWriteError,
     ModelNotFoundError,
     SearchIndex,
-    SearchSettings,
     SentenceTransformerEmbedder,
 )
 from ingest import ChunkerSettings, IngestInputError, NoDocumentsError, ingest
@@ -202,12 +201,7 @@ def search_command(
         search_index = SearchIndex.load(
             settings.index_dir,
             embedder=embedder,
-            settings=SearchSettings(
-                candidates=settings.candidates,
-                rrf_k=settings.rrf_k,
-                dense_weight=settings.dense_weight,
-                sparse_weight=settings.sparse_weight,
-            ),
+            settings=settings.search_settings(),
         )
         hits = search_index.search(query, k=k, mode=mode)
     except USER_ERRORS as exc:
@@ -228,19 +222,10 @@ def search_command(
     out.print(table)
 
 
-def _search_settings(settings: Settings) -> SearchSettings:
-    return SearchSettings(
-        candidates=settings.candidates,
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        sparse_weight=settings.sparse_weight,
-    )
-
-
 def _load_index(settings: Settings) -> SearchIndex:
     try:
         embedder = SentenceTransformerEmbedder.from_name(settings.model)
-        return SearchIndex.load(settings.index_dir, embedder=embedder, settings=_search_settings(settings))
+        return SearchIndex.load(settings.index_dir, embedder=embedder, settings=settings.search_settings())
     except USER_ERRORS as exc:
         _fail(str(exc))
 
@@ -283,7 +268,7 @@ def ask_command(
 
     Example: healthqa ask "is it normal for my knees to ache after the gym?"
     """
-    from service.qa import QASettings, QuestionError, answer_question, answer_to_dict, clean_question
+    from service.qa import QuestionError, answer_question, answer_to_dict, clean_question
     from service.redflags import load_catalogue
 
     settings = _settings(index, model)
@@ -295,7 +280,7 @@ def ask_command(
     answer = answer_question(
         text,
         search_index,
-        settings=QASettings(k=settings.answer_k, abstain_threshold=settings.abstain_threshold),
+        settings=settings.qa_settings(),
         catalogue=load_catalogue(settings.redflag_catalogue),
         k=k,
     )
@@ -318,12 +303,11 @@ def calibrate_command(index: IndexOption = None, model: ModelOption = None) -> N
     Example: healthqa calibrate
     """
     from eval.calibrate import calibrate
-    from service.qa import QASettings
     from service.redflags import load_catalogue
 
     settings = _settings(index, model)
     search_index = _load_index(settings)
-    result = calibrate(search_index, load_catalogue(settings.redflag_catalogue), QASettings(k=settings.answer_k))
+    result = calibrate(search_index, load_catalogue(settings.redflag_catalogue), settings.qa_settings())
     out.print(
         f"Calibrated on {result.questions} tuning questions (index {search_index.version}):\n"
         f"  abstain_threshold = {result.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
@@ -331,3 +315,71 @@ def calibrate_command(index: IndexOption = None, model: ModelOption = None) -> N
         f"  answered in scope = {result.answer_rate_in_scope:.1%}, declined out of scope = {result.decline_rate_out_of_scope:.1%}",
         highlight=False,
     )
+
+
+@app.command("eval")
+def eval_command(
+    suite: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--suite",
+            "-s",
+            help="corpus (labelled questions over the shipped articles), medquad-quick (CI subset) or medquad "
+            "(the full benchmark: 16,407 answers, 1,000 questions). Repeat for several; default: corpus and medquad-quick.",
+        ),
+    ] = None,
+    gate: Annotated[
+        bool, typer.Option("--gate", help="Exit 1 when a metric falls outside eval/thresholds.toml.")
+    ] = False,
+    thresholds: Annotated[Path | None, typer.Option(help="Thresholds file (default: eval/thresholds.toml).")] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where reports go: a timestamped folder per run, and 'latest'.")
+    ] = Path("var/eval/reports"),
+    work_dir: Annotated[Path, typer.Option(help="Where the evaluation indexes live (rebuilt incrementally).")] = Path(
+        "var/eval"
+    ),
+    model: ModelOption = None,
+) -> None:
+    """Measure retrieval, answers, abstention and red flags; optionally gate on the thresholds.
+
+    Each run writes results.json, report.md and plots to OUT/<time>/ (and OUT/latest/).
+    The held-out questions are reported apart from the tuning ones.
+
+    Example: healthqa eval --gate
+    """
+    import shutil
+
+    from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
+    from eval.report import write_report
+    from eval.run import run_eval
+
+    chosen = suite or ["corpus", "medquad-quick"]
+    unknown = [s for s in chosen if s not in ("corpus", "medquad", "medquad-quick")]
+    if unknown:
+        _fail(f"unknown suite {unknown[0]!r}: choose corpus, medquad-quick or medquad")
+    settings = _settings(None, model)
+    try:
+        bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
+        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)  # type: ignore[arg-type]
+    except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    failures = check_gate(results, bounds) if bounds is not None else []
+    if bounds is not None:
+        results["gate"] = {"passed": not failures, "failures": failures}
+    run_dir = out_dir / results["run_at"].replace(":", "-")
+    report = write_report(results, run_dir)
+    latest = out_dir / "latest"
+    shutil.rmtree(latest, ignore_errors=True)
+    shutil.copytree(run_dir, latest)
+    from cli.render import print_eval_summary
+
+    print_eval_summary(out, results)
+    out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
+    if failures:
+        err.print("[bold red]Gate failed:[/]", highlight=False)
+        for failure in failures:
+            err.print(f"  - {failure}", highlight=False)
+        raise typer.Exit(1)
+    if bounds is not None:
+        out.print("Gate passed.", highlight=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -31,3 +33,27 @@ def print_answer(console: Console, answer: Answer) -> None:
                 "[bold]Related articles[/]: " + ", ".join(escape(r.title) for r in answer.related), highlight=False
             )
     console.print(f"\n[dim]{escape(answer.disclaimer)}[/]", highlight=False)
+
+
+def print_eval_summary(console: Console, results: dict[str, Any]) -> None:
+    """One retrieval table per suite and the answer checks of the corpus splits."""
+    from rich.table import Table
+
+    for suite, body in results.items():
+        if not isinstance(body, dict) or "retrieval" not in body:
+            continue
+        table = Table(title=f"{suite}: retrieval", title_justify="left")
+        columns = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+        table.add_column("mode")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for mode, metrics in body["retrieval"].items():
+            table.add_row(mode, *(f"{metrics[c]:.3f}" for c in columns))
+        console.print(table)
+        if "answers" in body:
+            answers = Table(title=f"{suite}: answers", title_justify="left")
+            answers.add_column("check")
+            answers.add_column("rate", justify="right")
+            for name, value in body["answers"].items():
+                answers.add_row(name, f"{value:.3f}")
+            console.print(answers)

@@ -47,6 +47,25 @@ class AnswerReport:
     false_alarms: dict[str, Rate]
     citation_integrity: Rate
     failures: list[str] = field(default_factory=list)
+    confidences: list[tuple[bool, float]] = field(default_factory=list)
+
+    def rates(self) -> dict[str, float]:
+        """Every rate by a flat name, for the results JSON and the gate."""
+        flat = {
+            name: getattr(self, name).value
+            for name in (
+                "first_citation_right",
+                "right_article_cited",
+                "expected_sentence_cited",
+                "answered_in_scope",
+                "declined_out_of_scope",
+                "red_flag_at_level",
+                "citation_integrity",
+            )
+        }
+        flat |= {f"red_flag_recall.{level}": rate.value for level, rate in self.red_flag_recall.items()}
+        flat |= {f"false_alarms.{kind}": rate.value for kind, rate in self.false_alarms.items()}
+        return flat
 
 
 def _norm(text: str) -> str:
@@ -81,6 +100,7 @@ def evaluate_answers(
     questions = questions if questions is not None else load_questions(split=split)
     counts: dict[str, list[int]] = {}
     failures: list[str] = []
+    confidences: list[tuple[bool, float]] = []
 
     def count(name: str, ok: bool) -> None:
         counts.setdefault(name, [0, 0])
@@ -90,6 +110,8 @@ def evaluate_answers(
     for q in questions:
         answer = answer_question(q.question, index, settings=settings, catalogue=catalogue)
         levels = {f.level for f in answer.red_flags}
+        if answer.abstain_reason != "instructions":
+            confidences.append((q.in_scope, answer.confidence))
         if q.in_scope:
             count("answered_in_scope", not answer.abstained)
         else:
@@ -136,4 +158,5 @@ def evaluate_answers(
         false_alarms={kind: rate(f"false_alarm_{kind}") for kind in ("benign", "answerable", "out_of_scope")},
         citation_integrity=rate("citation_integrity"),
         failures=failures,
+        confidences=confidences,
     )

@@ -43,11 +43,14 @@ class BuildSettings:
         dense_type: ``flat`` (exact), ``hnsw`` (approximate) or ``auto`` (HNSW past a size).
         batch_size: Texts per embedding batch.
         keep_versions: Published versions kept on disk (older ones are pruned).
+        sentence_vectors: Embed every sentence for answer composition; a corpus used
+            only for search (e.g. a retrieval benchmark) can skip this costly step.
     """
 
     dense_type: DenseType = "flat"
     batch_size: int = 64
     keep_versions: int = store.KEEP_VERSIONS
+    sentence_vectors: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -113,7 +116,7 @@ def build_index(
     started = time.perf_counter()
     config = dict(chunker_config)
     with store.write_lock(index_dir):
-        previous = _open_previous(index_dir, embedder, config)
+        previous = _open_previous(index_dir, embedder, config, sentence_vectors=settings.sentence_vectors)
         by_id = {doc.doc_id: doc for doc in documents}
         new_hashes = {doc_id: doc.content_hash for doc_id, doc in by_id.items()}
         old_hashes = previous.hashes if previous and previous.compatible else {}
@@ -135,7 +138,9 @@ def build_index(
         entries = _collect(by_id, old_hashes, previous, prepare, progress=progress)
         if not any(e.prepared.chunks for e in entries):
             raise EmptyIndexError(f"nothing to index: the {len(entries)} document(s) hold no sentences of text")
-        embedded = _embed_missing(entries, embedder, batch_size=settings.batch_size, progress=progress)
+        embedded = _embed_missing(
+            entries, embedder, batch_size=settings.batch_size, sentences=settings.sentence_vectors, progress=progress
+        )
         manifest = _write_version(index_dir, entries, embedder, config, settings, previous)
         store.prune(index_dir, keep=settings.keep_versions)
         return BuildReport(
@@ -154,7 +159,9 @@ def build_index(
         )
 
 
-def _open_previous(index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any]) -> _Previous | None:
+def _open_previous(
+    index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any], *, sentence_vectors: bool
+) -> _Previous | None:
     """The published version, if it is sound; its vectors are reusable only when compatible."""
     try:
         path = store.version_path(index_dir)
@@ -165,7 +172,7 @@ def _open_previous(index_dir: Path, embedder: Embedder, chunker_config: dict[str
     except IndexCorruptError as exc:
         logger.warning("published index is damaged, rebuilding from scratch: %s", exc)
         return None
-    compatible = manifest.chunker == chunker_config
+    compatible = manifest.chunker == chunker_config and manifest.sentence_vectors == sentence_vectors
     try:
         check_model(manifest, embedder, where=path)
     except EmbeddingMismatchError:
@@ -231,16 +238,18 @@ def _reuse(path: Path, doc_ids: list[str], by_id: Mapping[str, Document]) -> dic
         entries[doc_id] = _Entry(
             prepared,
             chunk_vectors[chunk_rows],
-            np.asarray(sentence_vectors[sentence_rows], dtype=np.float32),
+            np.asarray(sentence_vectors[sentence_rows], dtype=np.float32) if len(sentence_vectors) else None,
         )
     return entries
 
 
-def _embed_missing(entries: list[_Entry], embedder: Embedder, *, batch_size: int, progress: bool) -> tuple[int, int]:
-    """Embed chunks and sentences of entries that have no vectors yet."""
+def _embed_missing(
+    entries: list[_Entry], embedder: Embedder, *, batch_size: int, sentences: bool, progress: bool
+) -> tuple[int, int]:
+    """Embed chunks (and, when asked, sentences) of entries that have no vectors yet."""
     todo = [e for e in entries if e.chunk_vectors is None]
     chunk_texts = [c.embed_text for e in todo for c in e.prepared.chunks]
-    sentence_texts = [s.text for e in todo for s in e.prepared.sentences]
+    sentence_texts = [s.text for e in todo for s in e.prepared.sentences] if sentences else []
     if progress and chunk_texts:
         logger.info("embedding %d chunks and %d sentences", len(chunk_texts), len(sentence_texts))
     chunk_vectors = embedder.embed_documents(
@@ -253,9 +262,10 @@ def _embed_missing(entries: list[_Entry], embedder: Embedder, *, batch_size: int
     for entry in todo:
         n_chunks, n_sentences = len(entry.prepared.chunks), len(entry.prepared.sentences)
         entry.chunk_vectors = chunk_vectors[chunk_at : chunk_at + n_chunks]
-        entry.sentence_vectors = sentence_vectors[sentence_at : sentence_at + n_sentences]
+        if sentences:
+            entry.sentence_vectors = sentence_vectors[sentence_at : sentence_at + n_sentences]
+            sentence_at += n_sentences
         chunk_at += n_chunks
-        sentence_at += n_sentences
     return len(chunk_texts), len(sentence_texts)
 
 
@@ -298,10 +308,11 @@ def _write_version(
                 "resolved": resolve_dense_type(settings.dense_type, len(chunk_matrix)),
             },
             sparse=dict(SPARSE_SETTINGS),
+            sentence_vectors=settings.sentence_vectors,
             counts={
                 "documents": len(entries),
                 "chunks": int(chunk_matrix.shape[0]),
-                "sentences": int(sentence_matrix.shape[0]),
+                "sentences": sum(len(e.prepared.sentences) for e in entries),
             },
         )
         return store.publish(index_dir, staging, manifest)

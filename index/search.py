@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,22 +42,30 @@ class SearchSettings:
     """How hybrid search fuses its two retrievers.
 
     Attributes:
+        fusion: ``rrf`` (reciprocal-rank fusion of the two rankings) or ``convex``
+            (cosine similarity plus ``convex_alpha`` times the BM25 score scaled to
+            the best candidate's, both computed exactly for every candidate).
         candidates: How many chunks each retriever contributes before fusion.
         rrf_k: Reciprocal-rank-fusion offset.
-        dense_weight: Weight of the dense ranking in the fusion.
-        sparse_weight: Weight of the BM25 ranking in the fusion.
+        dense_weight: Weight of the dense ranking in RRF.
+        sparse_weight: Weight of the BM25 ranking in RRF.
+        convex_alpha: Weight of the scaled BM25 score in convex fusion.
     """
 
+    fusion: Literal["rrf", "convex"] = "rrf"
     candidates: int = 50
     rrf_k: int = DEFAULT_RRF_K
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
+    convex_alpha: float = 0.1
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
-        if self.dense_weight < 0 or self.sparse_weight < 0:
+        if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0:
             raise ValueError("fusion weights must be >= 0")
+        if self.fusion not in ("rrf", "convex"):
+            raise ValueError(f"fusion must be rrf or convex, got {self.fusion!r}")
 
 
 class SearchIndex:
@@ -179,7 +187,13 @@ class SearchIndex:
         ]
 
     def sentence_vectors(self, rows: list[int]) -> Vectors:
-        """(len(rows), dim) float32, L2-normalised (stored as float16)."""
+        """(len(rows), dim) float32, L2-normalised (stored as float16).
+
+        Raises:
+            ValueError: the index was built without sentence vectors (search only).
+        """
+        if not self.manifest.sentence_vectors:
+            raise ValueError(f"index {self.version} was built without sentence vectors; re-ingest to answer questions")
         return np.asarray(self._sentence_vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
 
     # ----- search ---------------------------------------------------------------------
@@ -209,6 +223,7 @@ class SearchIndex:
         depth = max(k, self.settings.candidates)
         dense: dict[int, float] = {}
         sparse: dict[int, float] = {}
+        vector = None
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if query_vector is None else query_vector
             rows, scores = search_dense(self._dense, vector, k=depth)
@@ -216,7 +231,9 @@ class SearchIndex:
         if mode in ("sparse", "hybrid"):
             rows, scores = self._sparse.search(query, k=depth)
             sparse = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-        if mode == "hybrid":
+        if mode == "hybrid" and self.settings.fusion == "convex" and vector is not None:
+            ranked, dense, sparse = self._fuse_convex(query, vector, dense, sparse)
+        elif mode == "hybrid":
             ranked = fuse_rrf(
                 {"dense": list(dense), "sparse": list(sparse)},
                 weights={"dense": self.settings.dense_weight, "sparse": self.settings.sparse_weight},
@@ -225,6 +242,22 @@ class SearchIndex:
         else:
             ranked = list((dense or sparse).items())
         return self._hits(ranked[:k], dense, sparse)
+
+    def _fuse_convex(
+        self, query: str, vector: Vectors, dense: dict[int, float], sparse: dict[int, float]
+    ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
+        """Score every candidate by cosine + alpha * BM25 / best BM25, both exact for all candidates."""
+        rows = sorted(set(dense) | set(sparse))
+        missing = [row for row in rows if row not in dense]
+        if missing:
+            vectors = np.vstack([self._dense.reconstruct(row) for row in missing])
+            dense = {**dense, **dict(zip(missing, (vectors @ vector[0]).tolist(), strict=True))}
+        bm25 = self._sparse.scores(query)
+        sparse = {row: float(bm25[row]) for row in rows}
+        best = max(sparse.values(), default=0.0) or 1.0
+        alpha = self.settings.convex_alpha
+        fused = {row: dense[row] + alpha * sparse[row] / best for row in rows}
+        return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0])), dense, sparse
 
     def _hits(
         self, ranked: list[tuple[int, float]], dense: Mapping[int, float], sparse: Mapping[int, float]

@@ -62,6 +62,16 @@ class SparseIndex:
         keep = scores[0] > 0
         return rows[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
 
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk row for the query: (n,) float32, zero where no term matches."""
+        tokens = _tokenize([query], self._stemmer)[0]
+        if not tokens or self._n == 0:
+            return np.zeros(self._n, dtype=np.float32)
+        known = [t for t in tokens if t in self._retriever.vocab_dict]
+        if not known:
+            return np.zeros(self._n, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
 
 def _tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
     tokenized: list[list[str]] = bm25s.tokenize(

@@ -74,6 +74,7 @@ class Manifest:
     sparse: dict[str, Any]
     counts: dict[str, int]
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sentence_vectors: bool = True
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:

@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Set up, then lint, type-check and run the whole test suite (unit and real-model integration tests).
+# Set up, then lint, type-check, run the whole test suite and the evaluation gate.
+# Arguments go to pytest (e.g. -m "not slow" for the quick loop); the gate runs only on a full run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 bash scripts/lint.sh
 .venv/bin/python -m pytest "$@"
+[ "$#" -eq 0 ] || exit 0
+
+# The eval gate (eval/thresholds.toml): the corpus suite, and the MedQuAD quick benchmark when
+# ../shared holds it (CI sets HEALTHQA_REQUIRE_SHARED=1, making it mandatory).
+suites=(--suite corpus)
+if [ -f ../shared/datasets/medquad/medquad.jsonl.gz ] || [ "${HEALTHQA_REQUIRE_SHARED:-}" = 1 ]; then
+  suites+=(--suite medquad-quick)
+else
+  echo "note: ../shared/datasets/medquad is absent; the medquad-quick benchmark is skipped" >&2
+fi
+.venv/bin/healthqa eval --gate "${suites[@]}"

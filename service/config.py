@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index import DEFAULT_MODEL
-from service.qa import DEFAULT_ABSTAIN_THRESHOLD
+from index import DEFAULT_MODEL, SearchSettings
+from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
 
 
 class Settings(BaseSettings):
@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         "flat", description="FAISS index: exact, HNSW, or HNSW past 200k chunks."
     )
     embed_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch at ingest.")
+    fusion: Literal["rrf", "convex"] = Field(
+        "rrf", description="Hybrid fusion: reciprocal-rank (rrf) or cosine plus scaled BM25 (convex)."
+    )
+    convex_alpha: float = Field(0.1, ge=0, description="Weight of the scaled BM25 score in convex fusion.")
     candidates: int = Field(50, ge=1, le=1000, description="Chunks each retriever passes to the fusion.")
     rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion offset.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in hybrid fusion.")
@@ -61,6 +65,21 @@ class Settings(BaseSettings):
     )
     log_questions: bool = Field(False, description="Include question text in logs (off: questions may be private).")
     log_level: str = Field("INFO", description="Log level of the service.")
+
+    def search_settings(self) -> SearchSettings:
+        """How hybrid search fuses, as the index package takes it."""
+        return SearchSettings(
+            fusion=self.fusion,
+            candidates=self.candidates,
+            rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            sparse_weight=self.sparse_weight,
+            convex_alpha=self.convex_alpha,
+        )
+
+    def qa_settings(self) -> QASettings:
+        """How answers are chosen, as ``service.qa`` takes it."""
+        return QASettings(k=self.answer_k, abstain_threshold=self.abstain_threshold)
 
 
 @lru_cache

@@ -54,7 +54,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 def get_qa_settings(settings: SettingsDep) -> QASettings:
-    return QASettings(k=settings.answer_k, abstain_threshold=settings.abstain_threshold)
+    return settings.qa_settings()
 
 
 QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]

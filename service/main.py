@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from index import Embedder, SearchSettings, SentenceTransformerEmbedder
+from index import Embedder, SentenceTransformerEmbedder
 from service.api import router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
@@ -39,12 +39,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         holder = IndexHolder(
             settings.index_dir,
             embedder=model,
-            search=SearchSettings(
-                candidates=settings.candidates,
-                rrf_k=settings.rrf_k,
-                dense_weight=settings.dense_weight,
-                sparse_weight=settings.sparse_weight,
-            ),
+            search=settings.search_settings(),
         )
         app.state.holder = holder
         index = await run_in_threadpool(holder.load)

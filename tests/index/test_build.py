@@ -203,3 +203,15 @@ def test_search_validates_its_arguments(tmp_path: Path, fake_embedder: FakeEmbed
     with pytest.raises(ValueError, match="mode must be one of"):
         index.search("x", mode="fuzzy")  # type: ignore[arg-type]
     assert index.search("zzzz qqqq", mode="sparse") == []
+
+
+def test_a_search_only_index_skips_sentence_vectors(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    report = build(DOCS, tmp_path, fake_embedder, sentence_vectors=False)
+    assert report.sentences_embedded == 0 and report.sentences > 0
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    assert index.search("pillow side sleepers", k=1)[0].doc_id == "sleep"
+    with pytest.raises(ValueError, match="built without sentence vectors"):
+        index.sentence_vectors([0])
+    fake_embedder.embedded.clear()
+    again = build(DOCS, tmp_path, fake_embedder, sentence_vectors=True)
+    assert again.published and again.sentences_embedded == again.sentences

@@ -1,0 +1,89 @@
+"""Run the evaluation suites with the product's own pipeline and collect one results dict."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from eval.corpus import run_corpus_suite
+from eval.medquad import MEDQUAD_FILE, load_benchmark
+from eval.metrics import recall_curve, retrieval_metrics
+from eval.retrieval import run_queries
+from index import SEARCH_MODES, BuildSettings, Embedder, SearchIndex, SearchSettings, build_index
+from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
+from service.config import Settings
+from service.redflags import load_catalogue
+
+logger = logging.getLogger(__name__)
+Suite = Literal["corpus", "medquad", "medquad-quick"]
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus" / "articles"
+
+
+def run_eval(
+    suites: list[Suite], *, settings: Settings, embedder: Embedder, work_dir: Path, medquad_file: Path = MEDQUAD_FILE
+) -> dict[str, Any]:
+    """Build (incrementally) the indexes each suite needs under ``work_dir`` and run the suites.
+
+    Returns:
+        Results keyed by suite (``corpus.tune``, ``corpus.heldout``, ``medquad``, ``medquad-quick``),
+        plus the run's model and settings.
+    """
+    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    search = settings.search_settings()
+    results: dict[str, Any] = {
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": embedder.name,
+        "settings": {
+            "chunker": asdict(chunker),
+            "search": asdict(search),
+            "abstain_threshold": settings.abstain_threshold,
+        },
+    }
+    if "corpus" in suites:
+        index_dir = work_dir / "index-corpus"
+        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
+        qa = settings.qa_settings()
+        catalogue = load_catalogue(settings.redflag_catalogue)
+        for split in ("tune", "heldout"):
+            logger.info("corpus suite, %s split", split)
+            results[f"corpus.{split}"] = run_corpus_suite(index, catalogue, qa, split=split)
+        results["index_version"] = index.version
+    for suite in [s for s in suites if s.startswith("medquad")]:
+        results[suite] = _run_medquad(suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file)
+    return results
+
+
+def _run_medquad(
+    quick: bool, chunker: ChunkerSettings, search: SearchSettings, embedder: Embedder, work_dir: Path, path: Path
+) -> dict[str, Any]:
+    benchmark = load_benchmark(path, quick=quick)
+    index_dir = work_dir / f"index-{benchmark.name}"
+    logger.info(
+        "%s: indexing %d documents (only new or changed ones are embedded)", benchmark.name, len(benchmark.documents)
+    )
+    build_index(
+        benchmark.documents,
+        index_dir=index_dir,
+        embedder=embedder,
+        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
+        chunker_config=chunker_config(embedder, chunker),
+        settings=BuildSettings(sentence_vectors=False),
+    )
+    index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
+    retrieval, curves = {}, {}
+    for mode in SEARCH_MODES:
+        logger.info("%s: %d queries, %s", benchmark.name, len(benchmark.queries), mode)
+        run = run_queries(index, benchmark.queries, mode=mode)
+        retrieval[mode] = retrieval_metrics(benchmark.qrels, run)
+        curves[mode] = recall_curve(benchmark.qrels, run)
+    return {
+        "documents": len(benchmark.documents),
+        "queries": len(benchmark.queries),
+        "chunks": index.manifest.counts["chunks"],
+        "retrieval": retrieval,
+        "recall_curves": curves,
+    }
