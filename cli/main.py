@@ -256,6 +256,37 @@ def serve_command(
     serve(_settings(index, model).model_copy(update=updates))
 
 
+@app.command("ui")
+def ui_command(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default: HEALTHQA_UI_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: HEALTHQA_UI_PORT or 8501).", min=1, max=65535)
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option("--api-url", help="The API's base URL (default: HEALTHQA_UI_API_URL or http://127.0.0.1:8000)."),
+    ] = None,
+) -> None:
+    """Start the web UI (Streamlit) for a running API; open http://HOST:PORT in a browser.
+
+    Start the API first ('healthqa serve'); the page says so kindly if it can't reach it.
+
+    Example: healthqa ui --port 8501 --api-url http://127.0.0.1:8000
+    """
+    import subprocess
+
+    from ui.config import UISettings
+    from ui.launch import run_ui
+
+    settings = UISettings()
+    try:
+        run_ui(host=host or settings.host, port=port or settings.port, api_url=api_url or settings.api_url)
+    except subprocess.CalledProcessError as exc:
+        _fail(f"the web UI stopped with exit code {exc.returncode}; Streamlit's message above says why")
+
+
 @app.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="Your question, in plain words.", show_default=False)],

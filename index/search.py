@@ -52,7 +52,7 @@ class SearchSettings:
         convex_alpha: Weight of the scaled BM25 score in convex fusion.
     """
 
-    fusion: Literal["rrf", "convex"] = "rrf"
+    fusion: Literal["rrf", "convex"] = "convex"
     candidates: int = 50
     rrf_k: int = DEFAULT_RRF_K
     dense_weight: float = 1.0

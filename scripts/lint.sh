@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy cli index ingest service eval tests
+.venv/bin/mypy cli index ingest service eval ui tests

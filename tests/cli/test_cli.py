@@ -32,7 +32,7 @@ def healthqa(*args: str, env: dict[str, str] | None = None, timeout: float = 300
 def test_help_explains_every_command() -> None:
     result = healthqa("--help")
     assert result.returncode == 0
-    for command in ("ingest", "search"):
+    for command in ("ingest", "search", "serve", "ask", "ui", "calibrate", "eval"):
         assert command in result.stdout
         sub = healthqa(command, "--help")
         assert sub.returncode == 0 and "Example:" in sub.stdout
