@@ -65,21 +65,7 @@ async def search(request: SearchRequest, index: IndexDep, settings: SettingsDep)
     """The passages ranked highest for a query: hybrid (dense and BM25 fused), dense, or sparse."""
     query = _clean(request.query, field="query", limit=settings.max_question_chars)
     hits = await run_in_threadpool(index.search, query, k=request.k, mode=request.mode)
-    results = [
-        SearchResultPublic(
-            rank=h.rank,
-            score=h.score,
-            chunk_id=h.chunk_id,
-            doc_id=h.doc_id,
-            title=h.title,
-            url=h.url,
-            section=h.section,
-            text=h.text,
-            start=h.start,
-            end=h.end,
-        )
-        for h in hits
-    ]
+    results = [SearchResultPublic.model_validate(hit, from_attributes=True) for hit in hits]
     return SearchResponse(results=results, index_version=index.version)
 
 
