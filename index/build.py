@@ -141,7 +141,7 @@ def build_index(
         embedded = _embed_missing(
             entries, embedder, batch_size=settings.batch_size, sentences=settings.sentence_vectors, progress=progress
         )
-        manifest = _write_version(index_dir, entries, embedder, config, settings, previous)
+        manifest = _write_version(index_dir, entries, embedder, config, settings)
         store.prune(index_dir, keep=settings.keep_versions)
         return BuildReport(
             version=manifest.version,
@@ -248,6 +248,8 @@ def _embed_missing(
 ) -> tuple[int, int]:
     """Embed chunks (and, when asked, sentences) of entries that have no vectors yet."""
     todo = [e for e in entries if e.chunk_vectors is None]
+    if not todo:
+        return 0, 0  # only reuse and removals: the model is never loaded
     chunk_texts = [c.embed_text for e in todo for c in e.prepared.chunks]
     sentence_texts = [s.text for e in todo for s in e.prepared.sentences] if sentences else []
     if progress and chunk_texts:
@@ -275,15 +277,9 @@ def _write_version(
     embedder: Embedder,
     chunker_config: dict[str, Any],
     settings: BuildSettings,
-    previous: _Previous | None,
 ) -> store.Manifest:
-    dim = (
-        previous.manifest.model.dim
-        if previous
-        and previous.compatible
-        and not any(e.chunk_vectors is not None and len(e.chunk_vectors) for e in entries)
-        else embedder.dim
-    )
+    # Every entry has vectors by now (reused or fresh), and at least one has chunks.
+    dim = next(e.chunk_vectors.shape[1] for e in entries if e.chunk_vectors is not None and len(e.chunk_vectors))
     chunk_matrix = _stack([e.chunk_vectors for e in entries], dim)
     sentence_matrix = _stack([e.sentence_vectors for e in entries], dim)
     dense, dense_settings = build_dense(chunk_matrix, dense_type=settings.dense_type)

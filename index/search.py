@@ -167,22 +167,28 @@ class SearchIndex:
         row = self._db().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return _document(row) if row else None
 
-    def sentences_of_chunks(self, rows: list[int]) -> list[SentenceRecord]:
-        """Sentences inside the given chunk rows, each once, in document order."""
+    def sentences_in_chunks(self, rows: list[int]) -> list[tuple[int, SentenceRecord]]:
+        """``(chunk_row, sentence)`` for every sentence inside the given chunk rows, in document order.
+
+        A sentence shared by overlapping chunks appears once per chunk.
+        """
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
         found = (
             self._db()
             .execute(
-                f"SELECT DISTINCT s.* FROM chunks c JOIN sentences s ON s.row BETWEEN c.first_sentence AND c.last_sentence "
-                f"WHERE c.row IN ({marks}) ORDER BY s.row",
+                f"SELECT c.row AS chunk_row, s.* FROM chunks c JOIN sentences s "
+                f"ON s.row BETWEEN c.first_sentence AND c.last_sentence WHERE c.row IN ({marks}) ORDER BY s.row, c.row",
                 rows,
             )
             .fetchall()
         )
         return [
-            SentenceRecord(r["row"], r["doc_id"], r["ordinal"], r["start"], r["end"], r["text"], r["section"])
+            (
+                r["chunk_row"],
+                SentenceRecord(r["row"], r["doc_id"], r["ordinal"], r["start"], r["end"], r["text"], r["section"]),
+            )
             for r in found
         ]
 

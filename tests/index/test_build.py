@@ -91,8 +91,10 @@ def test_a_changed_document_is_re_embedded_alone(tmp_path: Path, fake_embedder: 
 
 def test_a_removed_document_disappears(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
     build(DOCS, tmp_path, fake_embedder)
+    fake_embedder.embedded.clear()
     report = build(DOCS[:2], tmp_path, fake_embedder)
     assert report.removed == ["sleep"]
+    assert fake_embedder.embedded == []  # a removal reuses every vector and embeds nothing
     index = SearchIndex.load(tmp_path, embedder=fake_embedder)
     assert [d.doc_id for d in index.documents()] == ["back", "knees"]
     assert all(h.doc_id != "sleep" for h in index.search("pillow side sleepers", k=10))
