@@ -1,4 +1,5 @@
-"""Terminal rendering of an answer: red flags first, then the answer, its sources and the disclaimer."""
+"""Terminal rendering: an answer (red flags first, then the answer, its sources and the disclaimer),
+the documents an ingest flagged, and the evaluation summary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from ingest import FlaggedDocument
 from service.qa import Answer
 
 
@@ -33,6 +35,25 @@ def print_answer(console: Console, answer: Answer) -> None:
                 "[bold]Related articles[/]: " + ", ".join(escape(r.title) for r in answer.related), highlight=False
             )
     console.print(f"\n[dim]{escape(answer.disclaimer)}[/]", highlight=False)
+
+
+def print_flagged(console: Console, flagged: list[FlaggedDocument]) -> None:
+    """Each document screening flagged, where it came from, and why; they were ingested as plain text."""
+    console.print(
+        f"[yellow]Flagged {len(flagged)} document(s) with content aimed at software rather than readers[/] "
+        "(ingested as plain text, never run or rendered; review them):",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for document in flagged:
+        console.print(f"  - {document.doc_id} ({escape(_printable(document.source))})", highlight=False, soft_wrap=True)
+        for reason in document.reasons:
+            console.print(f"      {escape(reason)}", highlight=False, soft_wrap=True)
+
+
+def _printable(text: str) -> str:
+    """A file name may hold escape sequences; a report must not pass them to the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def print_eval_summary(console: Console, results: dict[str, Any]) -> None:

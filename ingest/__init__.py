@@ -4,10 +4,13 @@ from ingest.chunking import ChunkerSettings, chunk_document, split_sentences
 from ingest.errors import IngestInputError, NoDocumentsError, Problem, SourceError
 from ingest.loaders import SUFFIXES, LoadResult, clean_text, load_sources
 from ingest.pipeline import IngestResult, chunker_config, ingest
+from ingest.screening import Finding, FlaggedDocument, screen_document, screen_text
 
 __all__ = [
     "SUFFIXES",
     "ChunkerSettings",
+    "Finding",
+    "FlaggedDocument",
     "IngestInputError",
     "IngestResult",
     "LoadResult",
@@ -19,5 +22,7 @@ __all__ = [
     "clean_text",
     "ingest",
     "load_sources",
+    "screen_document",
+    "screen_text",
     "split_sentences",
 ]

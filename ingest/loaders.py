@@ -2,7 +2,8 @@
 
 Each loader turns one file into ``Document``s or raises ``SourceError`` with
 a reason a person can act on. ``load_sources`` walks folders, collects every
-problem instead of stopping at the first, and rejects duplicate ids.
+problem instead of stopping at the first, rejects duplicate ids, and screens
+each document for scripts, raw HTML and AI instructions (reported, never removed).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from index.types import Document
 from ingest.errors import Problem, SourceError
+from ingest.screening import FlaggedDocument, screen_document
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", ".jsonl.gz")
 _DOC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -33,11 +35,12 @@ _TITLE_MAX_CHARS = 200
 
 @dataclass
 class LoadResult:
-    """Documents read, problems met, and files passed over for their type."""
+    """Documents read, problems met, files passed over for their type, and documents flagged by screening."""
 
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    flagged: list[FlaggedDocument] = field(default_factory=list)
 
 
 def load_sources(paths: Sequence[Path]) -> LoadResult:
@@ -45,7 +48,8 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
 
     Folders are walked recursively (hidden files and folders are skipped, as
     are files of other types, which are listed in ``ignored``). A file named
-    directly must be of a supported type.
+    directly must be of a supported type. Every document read is screened
+    (``ingest.screening``); flagged ones are listed in ``flagged`` and kept as they are.
     """
     result = LoadResult()
     seen: dict[str, str] = {}
@@ -59,7 +63,7 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
             except SourceError as exc:
                 result.problems.append(exc.problem)
                 continue
-            for document in documents:
+            for document, html_source in documents:
                 if document.doc_id in seen:
                     result.problems.append(
                         Problem(
@@ -70,6 +74,9 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
                     continue
                 seen[document.doc_id] = document.source
                 result.documents.append(document)
+                flagged = screen_document(document, html_source=html_source)
+                if flagged is not None:
+                    result.flagged.append(flagged)
     return result
 
 
@@ -95,18 +102,19 @@ def _suffix(path: Path) -> str | None:
     return next((s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
 
 
-def _load_file(path: Path, result: LoadResult) -> Iterator[Document]:
+def _load_file(path: Path, result: LoadResult) -> Iterator[tuple[Document, str | None]]:
+    """Documents with, for an HTML file, the page they were extracted from (screened apart)."""
     suffix = _suffix(path)
     if suffix in (".jsonl", ".jsonl.gz"):
-        yield from _load_jsonl(path, result)
+        yield from ((document, None) for document in _load_jsonl(path, result))
         return
     text = _read_text(path)
     if suffix in (".md", ".markdown"):
-        yield _load_markdown(path, text)
+        yield _load_markdown(path, text), None
     elif suffix in (".html", ".htm"):
-        yield _load_html(path, text)
+        yield _load_html(path, text), text
     else:
-        yield _load_plain_text(path, text)
+        yield _load_plain_text(path, text), None
 
 
 def _read_bytes(path: Path) -> bytes:

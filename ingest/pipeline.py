@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index import BuildReport, BuildSettings, Embedder, PreparedDocument, build_index
@@ -12,17 +12,23 @@ from index.types import Document
 from ingest.chunking import ChunkerSettings, chunk_document
 from ingest.errors import IngestInputError, NoDocumentsError, Problem
 from ingest.loaders import load_sources
+from ingest.screening import FlaggedDocument
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """The build report plus what was skipped along the way."""
+    """The build report plus what was skipped along the way and what screening flagged.
+
+    ``flagged`` lists every document with suspicious content (AI instructions, scripts, raw HTML),
+    each with its reasons; those documents are in the index all the same, as plain text.
+    """
 
     build: BuildReport
     skipped: list[Problem]
     ignored: list[str]
+    flagged: list[FlaggedDocument] = field(default_factory=list)
 
 
 def chunker_config(embedder: Embedder, settings: ChunkerSettings) -> dict[str, object]:
@@ -42,6 +48,9 @@ def ingest(
     progress: bool = True,
 ) -> IngestResult:
     """Load the sources, chunk and embed what changed, and publish a new version.
+
+    Documents that screening flags (AI instructions, scripts, raw HTML) are ingested like any
+    other, their text unchanged, and listed with the reasons in ``IngestResult.flagged``.
 
     Args:
         sources: Files and folders to read.
@@ -84,4 +93,4 @@ def ingest(
         settings=build,
         progress=progress,
     )
-    return IngestResult(build=report, skipped=loaded.problems, ignored=loaded.ignored)
+    return IngestResult(build=report, skipped=loaded.problems, ignored=loaded.ignored, flagged=loaded.flagged)
