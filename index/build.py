@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 Prepare = Callable[[Document], PreparedDocument]
 
+# How a failed write shows: faiss raises RuntimeError, sqlite a full disk as sqlite3.OperationalError.
+_WRITE_ERRORS = (OSError, RuntimeError, ValueError, sqlite3.Error)
+
 
 @dataclass(frozen=True)
 class BuildSettings:
@@ -116,6 +119,7 @@ def build_index(
     started = time.perf_counter()
     config = dict(chunker_config)
     with store.write_lock(index_dir):
+        store.discard_unpublished(index_dir)
         previous = _open_previous(index_dir, embedder, config, sentence_vectors=settings.sentence_vectors)
         by_id = {doc.doc_id: doc for doc in documents}
         new_hashes = {doc_id: doc.content_hash for doc_id, doc in by_id.items()}
@@ -254,11 +258,9 @@ def _embed_missing(
     sentence_texts = [s.text for e in todo for s in e.prepared.sentences] if sentences else []
     if progress and chunk_texts:
         logger.info("embedding %d chunks and %d sentences", len(chunk_texts), len(sentence_texts))
-    chunk_vectors = embedder.embed_documents(
-        chunk_texts, batch_size=batch_size, progress=progress, desc="embedding chunks"
-    )
-    sentence_vectors = embedder.embed_documents(
-        sentence_texts, batch_size=batch_size * 2, progress=progress, desc="embedding sentences"
+    chunk_vectors = _embed_unique(embedder, chunk_texts, batch_size=batch_size, progress=progress, desc="chunks")
+    sentence_vectors = _embed_unique(
+        embedder, sentence_texts, batch_size=batch_size * 2, progress=progress, desc="sentences"
     )
     chunk_at = sentence_at = 0
     for entry in todo:
@@ -269,6 +271,19 @@ def _embed_missing(
             sentence_at += n_sentences
         chunk_at += n_chunks
     return len(chunk_texts), len(sentence_texts)
+
+
+def _embed_unique(embedder: Embedder, texts: list[str], *, batch_size: int, progress: bool, desc: str) -> Vectors:
+    """(len(texts), dim) vectors, each distinct text embedded once.
+
+    Health articles repeat themselves: half of MedQuAD's sentences occur more than once.
+    """
+    distinct = list(dict.fromkeys(texts))
+    vectors = embedder.embed_documents(distinct, batch_size=batch_size, progress=progress, desc=f"embedding {desc}")
+    if len(distinct) == len(texts):
+        return vectors
+    row_of = {text: row for row, text in enumerate(distinct)}
+    return vectors[[row_of[text] for text in texts]]
 
 
 def _write_version(
@@ -284,14 +299,22 @@ def _write_version(
     sentence_matrix = _stack([e.sentence_vectors for e in entries], dim)
     dense, dense_settings = build_dense(chunk_matrix, dense_type=settings.dense_type)
     sparse = SparseIndex.build([c.embed_text for e in entries for c in e.prepared.chunks])
+    writers: list[tuple[str, Callable[[Path], object]]] = [
+        (META_NAME, lambda path: _write_sqlite(path, [e.prepared for e in entries])),
+        (DENSE_NAME, lambda path: save_dense(dense, path)),
+        (SENTENCES_NAME, lambda path: np.save(path, sentence_matrix.astype(np.float16))),
+        (SPARSE_DIR, sparse.save),
+    ]
     with store.staging_folder(index_dir) as staging:
+        for name, write in writers:
+            try:
+                write(staging / name)
+            except _WRITE_ERRORS as exc:
+                raise IndexWriteError(f"cannot write {name} of the new index version in {index_dir}: {exc}") from exc
         try:
-            _write_sqlite(staging / META_NAME, [e.prepared for e in entries])
-            save_dense(dense, staging / DENSE_NAME)
-            np.save(staging / SENTENCES_NAME, sentence_matrix.astype(np.float16))
-            sparse.save(staging / SPARSE_DIR)
-        except (OSError, RuntimeError) as exc:  # faiss reports write failures as RuntimeError
-            raise IndexWriteError(f"cannot write the new index version in {index_dir}: {exc}") from exc
+            _check_written(staging, chunks=len(chunk_matrix), sentences=len(sentence_matrix), dim=dim)
+        except _WRITE_ERRORS as exc:
+            raise IndexWriteError(f"the new index version in {index_dir} does not read back as written: {exc}") from exc
         manifest = store.new_manifest(
             version=store.next_version_name(index_dir),
             model=store.ModelInfo(
@@ -312,6 +335,29 @@ def _write_version(
             },
         )
         return store.publish(index_dir, staging, manifest)
+
+
+def _check_written(folder: Path, *, chunks: int, sentences: int, dim: int) -> None:
+    """Read the staged files back before they are hashed and published.
+
+    A writer that misses a failed write (e.g. a full disk noticed only when the
+    file is closed) would otherwise publish a version that cannot load.
+
+    Raises:
+        ValueError: naming the file that does not hold what was written.
+        OSError, RuntimeError, sqlite3.Error: a file cannot be read at all.
+    """
+    dense = load_dense(folder / DENSE_NAME)
+    if (dense.ntotal, dense.d) != (chunks, dim):
+        raise ValueError(f"{folder / DENSE_NAME} holds {dense.ntotal} x {dense.d} vectors, expected {chunks} x {dim}")
+    stored = np.load(folder / SENTENCES_NAME, mmap_mode="r")
+    if stored.shape != (sentences, dim):
+        raise ValueError(f"{folder / SENTENCES_NAME} has shape {stored.shape}, expected {(sentences, dim)}")
+    with _connect(folder / META_NAME, readonly=True) as db:
+        rows = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    if rows != chunks:
+        raise ValueError(f"{folder / META_NAME} holds {rows} chunks, expected {chunks}")
+    SparseIndex.load(folder / SPARSE_DIR)
 
 
 def _max_tokens(embedder: Embedder) -> int:

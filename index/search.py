@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from index.dense import load_dense, search_dense
 from index.embedder import Embedder, Vectors
 from index.errors import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
 from index.fusion import DEFAULT_RRF_K, fuse_rrf
-from index.sparse import SparseIndex
+from index.sparse import SparseIndex, top_rows
 from index.types import SEARCH_MODES, Document, Hit, SearchMode, SentenceRecord
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,13 @@ class SearchIndex:
         self.manifest = manifest
         self.embedder = embedder
         self.settings = settings
+        # Why the published version was damaged, when load_newest_good loaded this older one instead.
+        self.fallback_reason: str | None = None
         try:
+            # Pinned for this object's life: sqlite is opened per thread and sentences are
+            # memory-mapped, so pruning must not delete the files while it is in use.
+            pin = store.VersionPin(path)
+            weakref.finalize(self, pin.release)
             self._dense = load_dense(path / DENSE_NAME)
             self._sparse = SparseIndex.load(path / SPARSE_DIR)
             self._sentence_vectors = np.load(path / SENTENCES_NAME, mmap_mode="r")
@@ -132,14 +139,13 @@ class SearchIndex:
         try:
             return cls.load(index_dir, embedder=embedder, settings=settings)
         except IndexCorruptError as first_error:
-            for older in reversed(store.list_versions(index_dir)):
-                if older == store.current_version(index_dir):
-                    continue
+            for older in store.fallback_versions(index_dir):
                 try:
                     index = cls.load(index_dir, embedder=embedder, version=older, settings=settings)
                 except (IndexCorruptError, EmbeddingMismatchError):
                     continue
                 logger.error("published index is damaged (%s); serving older version %s", first_error, older)
+                index.fallback_reason = str(first_error)
                 return index
             raise
 
@@ -234,11 +240,13 @@ class SearchIndex:
             vector = self.embed_query(query) if query_vector is None else query_vector
             rows, scores = search_dense(self._dense, vector, k=depth)
             dense = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        bm25 = None
         if mode in ("sparse", "hybrid"):
-            rows, scores = self._sparse.search(query, k=depth)
+            bm25 = self._sparse.scores(query)  # every row's score, once: fusion reads it too
+            rows, scores = top_rows(bm25, k=depth)
             sparse = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-        if mode == "hybrid" and self.settings.fusion == "convex" and vector is not None:
-            ranked, dense, sparse = self._fuse_convex(query, vector, dense, sparse)
+        if mode == "hybrid" and self.settings.fusion == "convex" and vector is not None and bm25 is not None:
+            ranked, dense, sparse = self._fuse_convex(bm25, vector, dense, sparse)
         elif mode == "hybrid":
             ranked = fuse_rrf(
                 {"dense": list(dense), "sparse": list(sparse)},
@@ -250,15 +258,17 @@ class SearchIndex:
         return self._hits(ranked[:k], dense, sparse)
 
     def _fuse_convex(
-        self, query: str, vector: Vectors, dense: dict[int, float], sparse: dict[int, float]
+        self, bm25: np.ndarray, vector: Vectors, dense: dict[int, float], sparse: dict[int, float]
     ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
-        """Score every candidate by cosine + alpha * BM25 / best BM25, both exact for all candidates."""
+        """Score every candidate by cosine + alpha * BM25 / best BM25, both exact for all candidates.
+
+        ``bm25`` is the (n,) BM25 score of every row for the query.
+        """
         rows = sorted(set(dense) | set(sparse))
         missing = [row for row in rows if row not in dense]
         if missing:
             vectors = np.vstack([self._dense.reconstruct(row) for row in missing])
             dense = {**dense, **dict(zip(missing, (vectors @ vector[0]).tolist(), strict=True))}
-        bm25 = self._sparse.scores(query)
         sparse = {row: float(bm25[row]) for row in rows}
         best = max(sparse.values(), default=0.0) or 1.0
         alpha = self.settings.convex_alpha

@@ -55,12 +55,7 @@ class SparseIndex:
         Returns:
             ``(rows, scores)``: (m,) int64 and (m,) float32 with m <= k, best first.
         """
-        tokens = _tokenize([query], self._stemmer)
-        if not tokens[0] or self._n == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        rows, scores = self._retriever.retrieve(tokens, k=min(k, self._n), show_progress=False, n_threads=1)
-        keep = scores[0] > 0
-        return rows[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+        return top_rows(self.scores(query), k=k)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk row for the query: (n,) float32, zero where no term matches."""
@@ -71,6 +66,17 @@ class SparseIndex:
         if not known:
             return np.zeros(self._n, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
+
+def top_rows(scores: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best positive entries of a (n,) score vector, best first (ties by row): (m,) int64, (m,) float32."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        # argpartition finds the k best in O(n); only those are sorted.
+        positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+    order = np.lexsort((positive, -scores[positive]))
+    rows = positive[order]
+    return rows.astype(np.int64), scores[rows].astype(np.float32)
 
 
 def _tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:

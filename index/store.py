@@ -4,7 +4,7 @@
 
     <index_dir>/
       CURRENT                 name of the published version (replaced atomically)
-      .lock                   held by the one process writing
+      .lock                   held by the one process writing; names it (pid, command, start)
       versions/
         v000007/              one complete, immutable version
           manifest.json       model, chunker, counts, SHA-256 of every file
@@ -17,18 +17,25 @@
 A version is written under ``.staging-*``, its files are hashed into the
 manifest and synced, the folder is renamed into place and only then does
 ``CURRENT`` move to it. A run that dies at any point leaves the previous
-version published and loadable.
+version published and loadable; the next run removes what the dead one left
+(staging folders, a version moved into place but never published).
+
+A loaded version holds a shared ``flock`` on its manifest (``VersionPin``), so
+pruning never deletes files a running server still reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -47,6 +54,7 @@ MANIFEST_NAME = "manifest.json"
 CURRENT_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
 STAGING_PREFIX = ".staging-"
+LOCK_NAME = ".lock"
 KEEP_VERSIONS = 3
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 
@@ -92,12 +100,21 @@ def versions_dir(index_dir: Path) -> Path:
 
 
 def current_version(index_dir: Path) -> str | None:
-    """The published version's name, or None when nothing is published."""
+    """The published version's name, or None when nothing is published.
+
+    Raises:
+        IndexCorruptError: ``CURRENT`` exists but does not name a version (it is
+            only ever replaced whole, so anything else is damage).
+    """
+    pointer = index_dir / CURRENT_NAME
     try:
-        name = (index_dir / CURRENT_NAME).read_text(encoding="utf-8").strip()
+        text = pointer.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    return name or None
+    name = text.strip()
+    if not _VERSION_NAME.match(name):
+        raise IndexCorruptError(f"{pointer} is damaged: it should name a version like v000001, it holds {text[:40]!r}")
+    return name
 
 
 def list_versions(index_dir: Path) -> list[str]:
@@ -124,6 +141,21 @@ def version_path(index_dir: Path, version: str | None = None) -> Path:
     if not path.is_dir():
         raise IndexCorruptError(f"{index_dir / CURRENT_NAME} names version {name!r}, but {path} is missing")
     return path
+
+
+def fallback_versions(index_dir: Path) -> list[str]:
+    """Versions older than the published one, newest first: what may serve when it is damaged.
+
+    Versions above the published one were never published and are left out; when
+    ``CURRENT`` itself is damaged, every version is a candidate.
+    """
+    try:
+        published = current_version(index_dir)
+    except IndexCorruptError:
+        return list(reversed(list_versions(index_dir)))
+    if published is None:
+        return []
+    return [n for n in reversed(list_versions(index_dir)) if int(n[1:]) < int(published[1:])]
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -163,7 +195,9 @@ def verify_files(path: Path, manifest: Manifest) -> None:
         if size != expected["bytes"]:
             raise IndexCorruptError(f"index file {file} has {size} bytes, the manifest says {expected['bytes']}")
         if sha256_file(file) != expected["sha256"]:
-            raise IndexCorruptError(f"index file {file} does not match its SHA-256 in the manifest")
+            raise IndexCorruptError(
+                f"index file {file} does not match its SHA-256 in {path / MANIFEST_NAME} (one of them is damaged)"
+            )
 
 
 def sha256_file(path: Path) -> str:
@@ -178,6 +212,10 @@ def sha256_file(path: Path) -> str:
 def write_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index directory's writer lock for the duration.
 
+    The lock is an OS file lock (``flock``), so the kernel drops it when its
+    holder dies: a killed ingest never blocks the next one. While held, the lock
+    file names its holder, which a refused writer reports.
+
     Raises:
         IndexLockedError: at once, when another process holds it.
         IndexWriteError: when the folder cannot be created or written.
@@ -186,19 +224,57 @@ def write_lock(index_dir: Path) -> Iterator[None]:
         index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise IndexWriteError(f"cannot create index folder {index_dir}: {exc.strerror or exc}") from exc
-    lock = FileLock(str(index_dir / ".lock"), timeout=0)
+    path = index_dir / LOCK_NAME
+    lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
     except Timeout as exc:
         raise IndexLockedError(
-            f"another ingest is writing to {index_dir}; wait for it to finish (lock: {index_dir / '.lock'})"
+            f"another ingest is writing to {index_dir} ({_describe_holder(path)}); wait for it to finish "
+            f"(lock: {path}, released automatically when that process ends)"
         ) from exc
     except OSError as exc:
-        raise IndexWriteError(f"cannot lock {index_dir}: {exc.strerror or exc}") from exc
+        raise IndexWriteError(f"cannot lock {index_dir} for writing ({path}): {exc.strerror or exc}") from exc
     try:
+        _record_holder(path)
         yield
     finally:
         lock.release()
+
+
+def _record_holder(path: Path) -> None:
+    # Only the holder writes here, after taking the lock; the file's content is
+    # informative and never decides who holds the lock.
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": " ".join(sys.argv)[:200],
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with contextlib.suppress(OSError):  # a full disk must not stop a run that can still clean up
+        path.write_text(json.dumps(holder) + "\n", encoding="utf-8")
+
+
+def _describe_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        pid, host = int(holder["pid"]), str(holder["host"])
+        described = f"held by pid {pid} on {host}, {holder['command']!r}, since {holder['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "held by another process"
+    if host == socket.gethostname() and not _alive(pid):
+        return "held by another process"  # a dead holder's record: the live one has not written its own yet
+    return described
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -224,11 +300,15 @@ def next_version_name(index_dir: Path) -> str:
 def publish(index_dir: Path, staging: Path, manifest: Manifest) -> Manifest:
     """Hash the staged files into the manifest, move the version into place, point CURRENT at it.
 
-    Must be called under ``write_lock``. Returns the manifest as written.
+    Must be called under ``write_lock``. Returns the manifest as written. The
+    ``os.replace`` of ``CURRENT`` is the commit point: before it the previous
+    version is published, after it this one.
 
     Raises:
         IndexWriteError: when any write fails; the previous version stays published.
     """
+    target = versions_dir(index_dir) / manifest.version
+    moved = False
     try:
         files = {
             file.relative_to(staging).as_posix(): {"sha256": sha256_file(file), "bytes": file.stat().st_size}
@@ -240,21 +320,53 @@ def publish(index_dir: Path, staging: Path, manifest: Manifest) -> Manifest:
         for file in staging.rglob("*"):
             if file.is_file():
                 _fsync_path(file)
-        target = versions_dir(index_dir) / final.version
         os.replace(staging, target)
+        moved = True
         _fsync_path(versions_dir(index_dir))
         _write_synced(index_dir / f"{CURRENT_NAME}.tmp", final.version + "\n")
         os.replace(index_dir / f"{CURRENT_NAME}.tmp", index_dir / CURRENT_NAME)
-        _fsync_path(index_dir)
     except OSError as exc:
+        if moved:  # never published: put it back where the caller's cleanup removes it
+            with contextlib.suppress(OSError):
+                os.replace(target, staging)
         raise IndexWriteError(f"cannot publish a new version in {index_dir}: {exc.strerror or exc}") from exc
+    with contextlib.suppress(OSError):  # published already; a failed sync only weakens power-loss durability
+        _fsync_path(index_dir)
     return final
+
+
+def discard_unpublished(index_dir: Path) -> list[str]:
+    """Delete what killed runs left: staging folders, and versions above the published one.
+
+    A version above ``CURRENT`` was moved into place by a run killed before it
+    switched ``CURRENT``, so it was never published (or it was rolled back by
+    hand). Must be called under ``write_lock``, before a new version is written.
+    """
+    folder = versions_dir(index_dir)
+    if not folder.is_dir():
+        return []
+    removed = list(folder.glob(f"{STAGING_PREFIX}*"))
+    try:
+        published = current_version(index_dir)
+    except IndexCorruptError:
+        candidates = []  # cannot tell what was published: keep every version
+    else:
+        floor = int(published[1:]) if published else 0
+        candidates = [name for name in list_versions(index_dir) if int(name[1:]) > floor]
+    for name in candidates:
+        if not _pinned(folder / name):
+            logger.warning("removing %s: it was never published (an ingest was killed before switching CURRENT)", name)
+            removed.append(folder / name)
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return [path.name for path in removed]
 
 
 def prune(index_dir: Path, *, keep: int = KEEP_VERSIONS) -> list[str]:
     """Delete leftovers of killed runs and all but the newest ``keep`` versions.
 
-    Must be called under ``write_lock``. The published version is never removed.
+    Must be called under ``write_lock``. The published version is never removed,
+    nor one that a running process has loaded (``VersionPin``).
     """
     removed: list[str] = []
     folder = versions_dir(index_dir)
@@ -264,10 +376,52 @@ def prune(index_dir: Path, *, keep: int = KEEP_VERSIONS) -> list[str]:
             removed.append(leftover.name)
     current = current_version(index_dir)
     for name in list_versions(index_dir)[:-keep]:
-        if name != current:
-            shutil.rmtree(folder / name, ignore_errors=True)
-            removed.append(name)
+        if name == current:
+            continue
+        if _pinned(folder / name):
+            logger.info("keeping %s: a running process still serves it", name)
+            continue
+        shutil.rmtree(folder / name, ignore_errors=True)
+        removed.append(name)
     return removed
+
+
+class VersionPin:
+    """A shared lock on a version's manifest, held while the version is in use.
+
+    ``prune`` skips a pinned version. The OS drops the lock when the pin is
+    released or its process dies, so a crashed reader pins nothing.
+
+    Raises:
+        OSError: the version's manifest cannot be opened (the version is gone).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = os.open(path / MANIFEST_NAME, os.O_RDONLY)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)  # only prune's brief exclusive probe can make this wait
+        except OSError as exc:  # a file system without flock: serve anyway, unprotected from pruning
+            logger.warning("cannot pin %s against pruning: %s", path, exc.strerror or exc)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _pinned(path: Path) -> bool:
+    try:
+        fd = os.open(path / MANIFEST_NAME, os.O_RDONLY)
+    except OSError:
+        return False  # no manifest: not a version anyone could have loaded
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a reader holds it (EWOULDBLOCK), or we cannot tell: keep it
+        return True
+    finally:
+        os.close(fd)  # also drops the probe's lock
+    return False
 
 
 def new_manifest(**fields: Any) -> Manifest:

@@ -217,3 +217,22 @@ def test_a_search_only_index_skips_sentence_vectors(tmp_path: Path, fake_embedde
     fake_embedder.embedded.clear()
     again = build(DOCS, tmp_path, fake_embedder, sentence_vectors=True)
     assert again.published and again.sentences_embedded == again.sentences
+
+
+def test_a_sentence_repeated_across_documents_is_embedded_once(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    shared = "Call your doctor if the pain lasts more than a week."
+    docs = [
+        Document("a", "Knees", f"Knees ache after squats. {shared}", "/a"),
+        Document("b", "Backs", f"Backs ache after lifting. {shared}", "/b"),
+    ]
+    build(docs, tmp_path, fake_embedder)
+    assert fake_embedder.embedded.count(shared) == 1
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    rows = [
+        record.row
+        for _, record in index.sentences_in_chunks(list(range(index.manifest.counts["chunks"])))
+        if record.text == shared
+    ]
+    assert len(set(rows)) == 2  # both documents keep their own sentence, with the same vector
+    vectors = index.sentence_vectors(sorted(set(rows)))
+    assert np.allclose(vectors[0], vectors[1]) and np.isclose(np.linalg.norm(vectors[0]), 1.0, atol=1e-3)
