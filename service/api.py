@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from index import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
 from service.deps import CatalogueDep, HolderDep, IndexDep, MetricsDep, QASettingsDep, SettingsDep, require_admin
 from service.errors import ServiceError
 from service.qa import Answer, QuestionError, answer_question, answer_to_dict, clean_question
@@ -27,17 +26,41 @@ from service.schemas import (
     SearchResponse,
     SearchResultPublic,
 )
+from service.state import LOAD_ERRORS
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # never rate limited, capped or timed out
+ADMIN_PATHS = frozenset({"/v1/admin/reload"})  # rate limited, but never capped or timed out
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many requests from this client (HEALTHQA_RATE_LIMIT): rate_limited",
+        "headers": _RETRY_AFTER,
+    },
+}
+BUSY: dict[int | str, dict[str, Any]] = {
+    **LIMITED,
+    503: {
+        "model": ErrorResponse,
+        "description": "No index is loaded (index_unavailable), or the service is at its concurrency cap "
+        "(overloaded, with Retry-After)",
+        "headers": _RETRY_AFTER,
+    },
+    504: {"model": ErrorResponse, "description": "The request took longer than HEALTHQA_REQUEST_TIMEOUT_S: timeout"},
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
-        400: "The body cannot be parsed (e.g. not valid UTF-8)",
-        413: "Request body too large",
-        422: "Invalid request (empty or over-long question, unknown field, k out of range)",
-        503: "No index is loaded",
-    }.items()
+    **{
+        code: {"model": ErrorResponse, "description": description}
+        for code, description in {
+            400: "The body cannot be parsed (e.g. not valid UTF-8)",
+            408: "The body did not arrive within HEALTHQA_REQUEST_TIMEOUT_S",
+            413: "Request body too large",
+            422: "Invalid request (empty or over-long question, unknown field, k out of range)",
+        }.items()
+    },
+    **BUSY,
 }
 
 
@@ -69,7 +92,7 @@ async def search(request: SearchRequest, index: IndexDep, settings: SettingsDep)
     return SearchResponse(results=results, index_version=index.version)
 
 
-@router.get("/v1/documents", response_model=DocumentList, responses={503: ERRORS[503]}, tags=["documents"])
+@router.get("/v1/documents", response_model=DocumentList, responses=BUSY, tags=["documents"])
 async def list_documents(index: IndexDep) -> DocumentList:
     """Every article in the served index, without its text."""
     documents = await run_in_threadpool(index.documents)
@@ -79,7 +102,7 @@ async def list_documents(index: IndexDep) -> DocumentList:
 @router.get(
     "/v1/documents/{doc_id}",
     response_model=DocumentPublic,
-    responses={404: {"model": ErrorResponse, "description": "No such document"}, 503: ERRORS[503]},
+    responses={404: {"model": ErrorResponse, "description": "No such document"}, **BUSY},
     tags=["documents"],
 )
 async def get_document(doc_id: str, index: IndexDep) -> DocumentPublic:
@@ -111,11 +134,15 @@ async def healthz() -> HealthResponse:
     tags=["operations"],
 )
 async def readyz(holder: HolderDep, response: Response) -> HealthResponse:
-    """Ready when a verified index is loaded; 503 with the reason otherwise."""
-    if holder.current is None:
+    """Ready when a verified index is loaded; 503 with the reason otherwise.
+
+    Ready with a ``detail`` when an older version serves because the published one is damaged.
+    """
+    index, problem = holder.current, holder.problem
+    if index is None:
         response.status_code = 503
-        return HealthResponse(status="not_ready", detail=holder.problem)
-    return HealthResponse(status="ready", index_version=holder.current.version)
+        return HealthResponse(status="not_ready", detail=problem)
+    return HealthResponse(status="ready", index_version=index.version, detail=problem)
 
 
 @router.get(
@@ -140,6 +167,7 @@ async def metrics_endpoint(metrics: MetricsDep) -> Response:
             "model": ErrorResponse,
             "description": "The newest version cannot be served; the current one keeps serving",
         },
+        **LIMITED,
     },
     tags=["operations"],
 )
@@ -147,7 +175,7 @@ async def reload(holder: HolderDep, metrics: MetricsDep) -> ReloadResponse:
     """Load the newest published index version; requests in flight finish on the version they started with."""
     try:
         result = await run_in_threadpool(holder.reload)
-    except (IndexNotBuiltError, IndexCorruptError, EmbeddingMismatchError) as exc:
+    except LOAD_ERRORS as exc:
         metrics.reloads.labels("refused").inc()
         raise ServiceError(
             409, "reload_refused", f"the newest index cannot be served, keeping the current one: {exc}"

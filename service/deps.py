@@ -60,12 +60,19 @@ def get_qa_settings(settings: SettingsDep) -> QASettings:
 QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]
 
 
-def require_admin(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """Admin endpoints need the configured key; with none configured they are off."""
+def require_admin(request: Request, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Admin endpoints need the configured key, in the ``X-API-Key`` header only; with none configured they are off.
+
+    The key is compared in constant time. With ``admin_require_https`` the request must have come over
+    HTTPS: the scheme is the connection's own, or ``X-Forwarded-Proto`` when a trusted proxy sent it
+    (``ProxyHeadersMiddleware`` rewrites the scheme for trusted proxies only).
+    """
     if settings.admin_api_key is None or not settings.admin_api_key.get_secret_value():
         raise ServiceError(
             403, "admin_disabled", "admin endpoints are disabled: no HEALTHQA_ADMIN_API_KEY is configured"
         )
+    if settings.admin_require_https and request.url.scheme != "https":
+        raise ServiceError(403, "https_required", "admin endpoints need HTTPS (HEALTHQA_ADMIN_REQUIRE_HTTPS is on)")
     if x_api_key is None:
         raise ServiceError(
             401,

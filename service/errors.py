@@ -15,6 +15,8 @@ from service.logs import request_id_var
 
 logger = logging.getLogger(__name__)
 
+INTERNAL_ERROR_MESSAGE = "something went wrong on our side; the request id identifies it in the logs"
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -22,6 +24,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -52,8 +55,10 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _field(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body",)]
+def _field(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # its location is a character offset, not a field
+        return "body"
+    parts = [str(p) for p in tuple(error.get("loc", ())) if p not in ("body",)]
     return ".".join(parts) or "body"
 
 
@@ -61,15 +66,14 @@ def _problem(error: Mapping[str, Any]) -> str:
     # The only patterns in the API ask for some visible text; say so instead of quoting the regex.
     if error.get("type") == "string_pattern_mismatch":
         return "must not be empty or only whitespace"
+    if error.get("type") == "json_invalid":
+        return f"not valid JSON (at character {error.get('loc', ('', '?'))[-1]})"
     return str(error.get("msg", "invalid"))
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"field": _field(tuple(e.get("loc", ()))), "problem": _problem(e), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
+    details = [{"field": _field(e), "problem": _problem(e), "type": e.get("type", "")} for e in exc.errors()]
     message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "the request is not valid"
     return error_response(422, "validation_error", message, details=details)
 
@@ -88,9 +92,7 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error")
-    return error_response(
-        500, "internal_error", "something went wrong on our side; the request id identifies it in the logs"
-    )
+    return error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
 
 
 def install_error_handlers(app: FastAPI) -> None:

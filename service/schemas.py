@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from service.qa import VISIBLE_TEXT_PATTERN
 
 MAX_K = 20
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's integer: 5 and 5.0, but not true or "5", which pydantic's lax mode turns into 1 and 5.
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+PassageCount = Annotated[int, Field(ge=1, le=MAX_K), BeforeValidator(_json_integer)]
 
 
 class AskRequest(BaseModel):
@@ -23,7 +34,7 @@ class AskRequest(BaseModel):
         pattern=VISIBLE_TEXT_PATTERN,
         description="The question, in plain words: some visible text, at most HEALTHQA_MAX_QUESTION_CHARS characters.",
     )
-    k: int | None = Field(None, ge=1, le=MAX_K, description="Passages to retrieve (default from settings).")
+    k: PassageCount | None = Field(None, description="Passages to retrieve (default from settings).")
 
 
 class SearchRequest(BaseModel):
@@ -35,7 +46,7 @@ class SearchRequest(BaseModel):
     )
 
     query: str = Field(pattern=VISIBLE_TEXT_PATTERN, description="What to look for (same limits as a question).")
-    k: int = Field(5, ge=1, le=MAX_K, description="How many passages.")
+    k: PassageCount = Field(5, description="How many passages.")
     mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="Retriever: fused, dense or BM25.")
 
 

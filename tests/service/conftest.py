@@ -13,6 +13,8 @@ from service.main import create_app
 
 
 def make_client(index_dir: Path, embedder, **settings) -> TestClient:
+    # Every TestClient request comes from one address; only the tests of the rate limit count them.
+    settings.setdefault("rate_limit", "off")
     app = create_app(Settings(index_dir=index_dir, **settings), embedder=embedder)
     return TestClient(app, raise_server_exceptions=False)
 

@@ -1,4 +1,9 @@
-"""Property-based tests of the OpenAPI schema: generated requests never get a 5xx or break the contract."""
+"""Property-based tests of the OpenAPI schema: generated requests never get a 5xx or break the contract.
+
+Every operation in the schema is fuzzed (``test_the_schema_covers_every_route`` keeps it so): once with
+no rate limit, so the examples reach the handlers, and once with a tiny budget, so the 429 answers
+are checked against what the schema documents for each operation.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,52 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
+from service.api import router
 from service.config import Settings
 from service.main import create_app
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def api_schema(corpus_index: Path, embedder) -> Iterator[schemathesis.BaseSchema]:
-    app = create_app(Settings(index_dir=corpus_index, admin_api_key="schemathesis-key"), embedder=embedder)
+def _schema(index_dir: Path, embedder, **overrides) -> Iterator[schemathesis.BaseSchema]:
+    app = create_app(Settings(index_dir=index_dir, admin_api_key="schemathesis-key", **overrides), embedder=embedder)
     with TestClient(app):  # runs the lifespan: model and index loaded
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+@pytest.fixture(scope="module")
+def api_schema(corpus_index: Path, embedder) -> Iterator[schemathesis.BaseSchema]:
+    yield from _schema(corpus_index, embedder, rate_limit="off")
+
+
+@pytest.fixture(scope="module")
+def limited_schema(corpus_index: Path, embedder) -> Iterator[schemathesis.BaseSchema]:
+    yield from _schema(corpus_index, embedder, rate_limit="3/minute")
+
+
 schema = schemathesis.pytest.from_fixture("api_schema")
+limited = schemathesis.pytest.from_fixture("limited_schema")
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_endpoint_honours_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate()
+
+
+@limited.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_rate_limited_answers_honour_the_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+def test_the_schema_covers_every_route(corpus_index: Path, embedder) -> None:
+    app = create_app(Settings(index_dir=corpus_index), embedder=embedder)
+    spec = app.openapi()
+    routes = {(method.lower(), r.path) for r in router.routes if isinstance(r, APIRoute) for method in r.methods or ()}
+    documented = {(method, path) for path, operations in spec["paths"].items() for method in operations}
+    assert routes and routes == documented

@@ -89,7 +89,7 @@ def serve_in_thread(app: FastAPI, *, port: int | None = None, startup_timeout: f
 @pytest.fixture(scope="session")
 def api_url(corpus_index: Path, embedder) -> Iterator[str]:
     """The real API over the real index of the shipped corpus."""
-    with serve_in_thread(create_app(Settings(index_dir=corpus_index), embedder=embedder)) as url:
+    with serve_in_thread(create_app(Settings(index_dir=corpus_index, rate_limit="off"), embedder=embedder)) as url:
         yield url
 
 
@@ -100,7 +100,7 @@ def hostile_api_url(tmp_path_factory: pytest.TempPathFactory, embedder) -> Itera
     (corpus / "hostile-markup.md").write_text(HOSTILE_ARTICLE, encoding="utf-8")
     index_dir = tmp_path_factory.mktemp("hostile-index")
     ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), progress=False)
-    with serve_in_thread(create_app(Settings(index_dir=index_dir), embedder=embedder)) as url:
+    with serve_in_thread(create_app(Settings(index_dir=index_dir, rate_limit="off"), embedder=embedder)) as url:
         yield url
 
 
@@ -108,7 +108,7 @@ def hostile_api_url(tmp_path_factory: pytest.TempPathFactory, embedder) -> Itera
 def unready_api_url(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:
     """The real API started over an empty index folder: up, but every question gets 503 index_unavailable."""
     empty = tmp_path_factory.mktemp("no-index")
-    with serve_in_thread(create_app(Settings(index_dir=empty), embedder=embedder)) as url:
+    with serve_in_thread(create_app(Settings(index_dir=empty, rate_limit="off"), embedder=embedder)) as url:
         yield url
 
 
