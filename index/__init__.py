@@ -4,9 +4,19 @@ Imports none of the other packages; ``ingest``, ``service`` and ``eval`` use
 only the names listed here.
 """
 
+from index.batching import BatchingEmbedder
 from index.build import BuildReport, BuildSettings, build_index
-from index.dense import DenseType
-from index.embedder import DEFAULT_MODEL, Embedder, ModelLocation, SentenceTransformerEmbedder, resolve_model
+from index.dense import AUTO_HNSW_FROM, DenseType, HNSWParams, build_dense, search_dense, set_search_threads
+from index.embedder import (
+    DEFAULT_MODEL,
+    EMBED_BACKENDS,
+    EmbedBackend,
+    Embedder,
+    ModelLocation,
+    SentenceTransformerEmbedder,
+    load_embedder,
+    resolve_model,
+)
 from index.errors import (
     EmbeddingMismatchError,
     EmptyIndexError,
@@ -22,16 +32,21 @@ from index.store import Manifest, current_version, list_versions
 from index.types import SEARCH_MODES, Chunk, Document, Hit, PreparedDocument, SearchMode, SentenceRecord, Span
 
 __all__ = [
+    "AUTO_HNSW_FROM",
     "DEFAULT_MODEL",
+    "EMBED_BACKENDS",
     "SEARCH_MODES",
+    "BatchingEmbedder",
     "BuildReport",
     "BuildSettings",
     "Chunk",
     "DenseType",
     "Document",
+    "EmbedBackend",
     "Embedder",
     "EmbeddingMismatchError",
     "EmptyIndexError",
+    "HNSWParams",
     "Hit",
     "IndexCorruptError",
     "IndexLockedError",
@@ -47,9 +62,13 @@ __all__ = [
     "SentenceRecord",
     "SentenceTransformerEmbedder",
     "Span",
+    "build_dense",
     "build_index",
     "current_version",
     "fuse_rrf",
     "list_versions",
+    "load_embedder",
     "resolve_model",
+    "search_dense",
+    "set_search_threads",
 ]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # importing torch costs seconds; only the embedder needs it
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 Vectors = npt.NDArray[np.float32]
+EmbedBackend = Literal["onnx", "onnx-int8", "torch"]
+EMBED_BACKENDS: tuple[EmbedBackend, ...] = ("onnx", "onnx-int8", "torch")
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -95,6 +99,38 @@ def resolve_model(name: str) -> ModelLocation:
     return ModelLocation(name=name, path=cached)
 
 
+def load_embedder(
+    name: str, *, backend: EmbedBackend = "onnx", cache_dir: Path = Path("var/models"), threads: int = 0
+) -> Embedder:
+    """The embedder for a model name or folder on the chosen backend; nothing heavy loads until first use.
+
+    Args:
+        name: As for ``resolve_model``.
+        backend: ``onnx`` (ONNX Runtime, same vectors as torch, no torch import when serving),
+            ``onnx-int8`` (quantised: faster, slightly different vectors), or ``torch``
+            (sentence-transformers). A model the ONNX backend cannot reproduce (e.g. with a
+            Dense layer) falls back to torch, with a warning.
+        cache_dir: Where ONNX exports are kept.
+        threads: ONNX Runtime intra-op threads (0: one per core).
+
+    Raises:
+        ModelNotFoundError: no local copy of the model.
+        ValueError: an unknown backend.
+    """
+    if backend not in EMBED_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(EMBED_BACKENDS)}, got {backend!r}")
+    location = resolve_model(name)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(location)
+    from index.onnx_embedder import OnnxEmbedder, UnsupportedModelError
+
+    try:
+        return OnnxEmbedder(location, cache_dir=cache_dir, quantized=backend == "onnx-int8", threads=threads)
+    except UnsupportedModelError as exc:
+        logger.warning("%s; using the torch backend", exc)
+        return SentenceTransformerEmbedder(location)
+
+
 def _find_in_hf_cache(name: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
@@ -126,20 +162,15 @@ def model_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-class SentenceTransformerEmbedder:
-    """An ``Embedder`` backed by a local sentence-transformers model on the CPU.
+class LocalModelEmbedder:
+    """What every backend of a local sentence-transformers model folder shares.
 
-    The model and torch are imported on first use, so counting tokens or
-    reading the fingerprint stays cheap.
+    Tokens are counted and fingerprints taken from the folder itself, so neither
+    loads the network weights. Subclasses embed one batch in ``_embed_batch``.
     """
 
-    def __init__(self, location: ModelLocation, *, device: str = "cpu") -> None:
+    def __init__(self, location: ModelLocation) -> None:
         self._location = location
-        self._device = device
-
-    @classmethod
-    def from_name(cls, name: str, *, device: str = "cpu") -> SentenceTransformerEmbedder:
-        return cls(resolve_model(name), device=device)
 
     @property
     def name(self) -> str:
@@ -152,17 +183,6 @@ class SentenceTransformerEmbedder:
     @cached_property
     def fingerprint(self) -> str:
         return model_fingerprint(self._location.path)
-
-    @cached_property
-    def _model(self) -> SentenceTransformer:
-        # The model is on disk: never let the Hugging Face client reach a hub.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per weight load is noise
-        return SentenceTransformer(str(self._location.path), device=self._device)
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -181,10 +201,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        dim = self._model.get_embedding_dimension()
-        if dim is None:
-            raise ValueError(f"model {self.name!r} does not state its embedding dimension")
-        return int(dim)
+        raise NotImplementedError
 
     @cached_property
     def max_tokens(self) -> int:
@@ -197,7 +214,10 @@ class SentenceTransformerEmbedder:
         try:
             return int(json.loads(config.read_text(encoding="utf-8"))["max_seq_length"])
         except (OSError, ValueError, KeyError, TypeError):
-            return int(self._model.max_seq_length or 512)
+            return self._fallback_max_tokens()
+
+    def _fallback_max_tokens(self) -> int:
+        return 512
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts as the model sees them, special tokens included."""
@@ -220,21 +240,66 @@ class SentenceTransformerEmbedder:
         """Embed passages. Returns (n, dim) float32, L2-normalised."""
         return self._encode(texts, batch_size=batch_size, progress=progress, desc=desc)
 
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        """One batch: (len(texts), dim) float32, L2-normalised."""
+        raise NotImplementedError
+
     def _encode(self, texts: Sequence[str], *, batch_size: int, progress: bool, desc: str = "embedding") -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:
+            return self._embed_batch([texts[0]])
         # Batches of similar length waste little work on padding: embed in length order, return in input order.
         order = np.argsort([len(t) for t in texts], kind="stable")
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
             for start in range(0, len(texts), batch_size):
                 rows = order[start : start + batch_size]
-                vectors[rows] = self._model.encode(
-                    [texts[i] for i in rows],
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                vectors[rows] = self._embed_batch([texts[i] for i in rows])
                 bar.update(len(rows))
         return vectors
+
+
+class SentenceTransformerEmbedder(LocalModelEmbedder):
+    """An ``Embedder`` backed by a local sentence-transformers model on torch (CPU).
+
+    The model and torch are imported on first use, so counting tokens or
+    reading the fingerprint stays cheap.
+    """
+
+    backend = "torch"
+
+    def __init__(self, location: ModelLocation, *, device: str = "cpu") -> None:
+        super().__init__(location)
+        self._device = device
+
+    @classmethod
+    def from_name(cls, name: str, *, device: str = "cpu") -> SentenceTransformerEmbedder:
+        return cls(resolve_model(name), device=device)
+
+    @cached_property
+    def _model(self) -> SentenceTransformer:
+        # The model is on disk: never let the Hugging Face client reach a hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per weight load is noise
+        return SentenceTransformer(str(self._location.path), device=self._device)
+
+    @property
+    def dim(self) -> int:
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"model {self.name!r} does not state its embedding dimension")
+        return int(dim)
+
+    def _fallback_max_tokens(self) -> int:
+        return int(self._model.max_seq_length or 512)
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        vectors = self._model.encode(
+            texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)

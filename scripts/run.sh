@@ -7,7 +7,9 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/healthqa ingest corpus/articles
 api="http://127.0.0.1:${HEALTHQA_PORT:-8000}"
-.venv/bin/healthqa serve &
+# Every web-UI user reaches the API from the UI server's address, so they share one rate-limit budget:
+# give that budget room for several people (the API's own default, 120/minute, is per person).
+HEALTHQA_RATE_LIMIT=${HEALTHQA_RATE_LIMIT:-1200/minute} .venv/bin/healthqa serve &
 api_pid=$!
 trap 'kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true' EXIT
 # Wait until the API has loaded the model and the index (GET /readyz answers 200).

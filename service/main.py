@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import limits
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from index import Embedder, SentenceTransformerEmbedder
-from service.api import router
+from index import BatchingEmbedder, Embedder
+from service.api import ADMIN_PATHS, PROBE_PATHS, router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
+from service.limits import RateLimiter, RateLimitMiddleware, WorkGate, WorkLimitMiddleware
 from service.logs import configure_json_logging
-from service.middleware import Metrics, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, JsonCORSMiddleware, Metrics, RequestContextMiddleware
 from service.redflags import load_catalogue
 from service.state import IndexHolder
 
@@ -35,7 +38,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = embedder or SentenceTransformerEmbedder.from_name(settings.model)
+        model = embedder or settings.embedder()
+        if settings.query_batching:
+            model = BatchingEmbedder(model)
         holder = IndexHolder(
             settings.index_dir,
             embedder=model,
@@ -66,9 +71,44 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
     app.include_router(router)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    _install_middleware(app, settings, metrics)
     _document_limits(app, settings)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Wrap the app in its middleware; each ``add_middleware`` wraps the ones added before it.
+
+    From the outside in: proxy headers (trusted proxies only), request context, CORS, rate limit,
+    body cap, then the work cap and timeout.
+    """
+    gate = WorkGate(
+        max_concurrent=settings.max_concurrent, max_waiting=settings.max_queue, wait_s=settings.queue_wait_s
+    )
+    app.state.work_gate = gate
+    app.add_middleware(
+        WorkLimitMiddleware,
+        gate=gate,
+        timeout_s=settings.request_timeout_s,
+        # Probes must answer under overload; a reload must finish rather than time out halfway.
+        exempt=PROBE_PATHS | ADMIN_PATHS,
+        metrics=metrics,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    if settings.rate_limit is not None:
+        limiter = RateLimiter(limits.parse_many(settings.rate_limit))
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, exempt=PROBE_PATHS, metrics=metrics)
+    app.add_middleware(
+        JsonCORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["content-type", "x-request-id"],  # not X-API-Key: admin is not for browsers
+        expose_headers=["x-request-id", "retry-after"],
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if settings.trusted_proxies:
+        # uvicorn's own parser: X-Forwarded-For is read right to left, skipping trusted hops.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
 
 def _document_limits(app: FastAPI, settings: Settings) -> None:
@@ -92,4 +132,13 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     configure_json_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any local process;
+    # the app reads it from HEALTHQA_TRUSTED_PROXIES only.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )

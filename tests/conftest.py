@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import DEFAULT_MODEL, SentenceTransformerEmbedder
+from index import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, load_embedder
 from index.embedder import Vectors
 from ingest import ChunkerSettings, ingest
 
@@ -77,14 +77,20 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The real bundled model, loaded once."""
+def embedder(onnx_cache: Path) -> Embedder:
+    """The real bundled model on the backend the product uses by default (ONNX Runtime), loaded once."""
+    return load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=onnx_cache)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    """The real bundled model on sentence-transformers (torch): the reference the ONNX export must match."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     return SentenceTransformerEmbedder.from_name(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")
-def corpus_index(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """A real index of the shipped corpus, built once per session."""
     index_dir = tmp_path_factory.mktemp("corpus-index")
     ingest([CORPUS], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), progress=False)
@@ -120,3 +126,12 @@ def corpus_copy(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "articles"
     shutil.copytree(CORPUS, target)
     yield target
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ONNX export of the bundled model, made (and verified against torch) once per session."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    cache = tmp_path_factory.mktemp("models")
+    load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache).embed_queries(["export once"])
+    return cache

@@ -1,0 +1,138 @@
+"""The ONNX Runtime backend: same vectors as sentence-transformers, exported once, no torch when serving."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import DEFAULT_MODEL, SentenceTransformerEmbedder, load_embedder, resolve_model
+from index.onnx_embedder import OnnxEmbedder, UnsupportedModelError, pool, read_pooling
+from ingest import load_sources
+from tests.conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _real_texts() -> list[str]:
+    """Corpus paragraphs of every length and the labelled questions: what the backend will really see."""
+    paragraphs = [p.strip() for d in load_sources([CORPUS]).documents for p in d.text.split("\n\n") if p.strip()]
+    lines = (ROOT / "eval" / "data" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in lines]
+    return paragraphs[:150] + questions[:50]
+
+
+def test_onnx_vectors_match_sentence_transformers_on_real_texts(embedder, torch_embedder) -> None:
+    texts = _real_texts()
+    onnx = embedder.embed_documents(texts, batch_size=16)
+    torch = torch_embedder.embed_documents(texts, batch_size=16)
+    cosines = np.sum(onnx * torch, axis=1)
+    assert onnx.shape == torch.shape == (len(texts), 384)
+    assert cosines.min() >= 0.999, texts[int(cosines.argmin())]
+    # Batching pads; a text alone must get the same vector as inside a padded batch.
+    alone = np.vstack([embedder.embed_queries([t]) for t in texts[:20]])
+    assert np.allclose(alone, onnx[:20], atol=1e-4)
+
+
+def test_int8_vectors_stay_close_and_the_export_records_both(onnx_cache, torch_embedder) -> None:
+    int8 = load_embedder(DEFAULT_MODEL, backend="onnx-int8", cache_dir=onnx_cache)
+    texts = _real_texts()[:60]
+    cosines = np.sum(int8.embed_documents(texts) * torch_embedder.embed_documents(texts), axis=1)
+    assert cosines.min() >= 0.97
+    (export,) = onnx_cache.glob("*/export.json")
+    report = json.loads(export.read_text())
+    assert report["min_cosine"] >= 0.999 and 0.97 <= report["min_cosine_int8"] < 1.0
+    assert report["fingerprint"] == torch_embedder.fingerprint
+    # Its vectors differ, so an index built by one is refused by the other rather than mixed.
+    assert int8.fingerprint == torch_embedder.fingerprint + "+int8"
+
+
+def test_a_second_embedder_reuses_the_export(onnx_cache, monkeypatch) -> None:
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr("index.onnx_embedder.export_onnx", no_export)
+    again = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=onnx_cache)
+    assert again.embed_queries(["back pain"]).shape == (1, 384)
+
+
+def test_the_onnx_embedder_keeps_the_source_models_fingerprint(embedder, torch_embedder) -> None:
+    # An index built on either backend is served by the other.
+    assert embedder.fingerprint == torch_embedder.fingerprint
+    assert embedder.max_tokens == torch_embedder.max_tokens == 256
+    assert embedder.dim == 384
+
+
+def test_the_serving_path_never_imports_torch(corpus_index: Path, onnx_cache: Path) -> None:
+    script = f"""
+import sys
+from fastapi.testclient import TestClient
+from service.config import Settings
+from service.main import create_app
+settings = Settings(index_dir={str(corpus_index)!r}, model_cache_dir={str(onnx_cache)!r}, embed_backend="onnx")
+with TestClient(create_app(settings)) as client:
+    answer = client.post("/v1/ask", json={{"question": "is it normal for my knees to ache after the gym?"}})
+    assert answer.status_code == 200, answer.text
+    assert not answer.json()["abstained"]
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print("heavy modules:", heavy)
+sys.exit(1 if heavy else 0)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _model_folder(tmp_path: Path, modules: list[dict]) -> Path:
+    folder = tmp_path / "model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    return folder
+
+
+def test_a_model_with_a_dense_layer_falls_back_to_torch_with_a_warning(tmp_path: Path, caplog) -> None:
+    folder = _model_folder(
+        tmp_path,
+        [
+            {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+        ],
+    )
+    with pytest.raises(UnsupportedModelError, match="Dense"):
+        read_pooling(folder)
+    with caplog.at_level(logging.WARNING):
+        chosen = load_embedder(str(folder), backend="onnx", cache_dir=tmp_path / "cache")
+    assert isinstance(chosen, SentenceTransformerEmbedder)
+    assert "torch backend" in caplog.text
+
+
+def test_pooling_is_read_from_the_model_folder(tmp_path: Path) -> None:
+    folder = _model_folder(
+        tmp_path,
+        [
+            {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ],
+    )
+    assert read_pooling(folder) == "cls"
+    assert read_pooling(resolve_model(DEFAULT_MODEL).path) == "mean"
+
+
+def test_pooling_ignores_padding() -> None:
+    hidden = np.array([[[1.0, 1.0], [3.0, -1.0], [100.0, 100.0]]], dtype=np.float32)
+    mask = np.array([[1, 1, 0]])
+    assert pool(hidden, mask, "mean").tolist() == [[2.0, 0.0]]
+    assert pool(hidden, mask, "max").tolist() == [[3.0, 1.0]]
+    assert pool(hidden, mask, "cls").tolist() == [[1.0, 1.0]]
+    assert pool(hidden, mask, "lasttoken").tolist() == [[3.0, -1.0]]
+
+
+def test_an_unknown_backend_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="onnx, onnx-int8, torch"):
+        load_embedder(DEFAULT_MODEL, backend="tpu", cache_dir=Path("unused"))  # type: ignore[arg-type]
