@@ -28,7 +28,6 @@ from index import (
     IndexWriteError,
     ModelNotFoundError,
     SearchIndex,
-    SentenceTransformerEmbedder,
 )
 from ingest import ChunkerSettings, IngestInputError, NoDocumentsError, ingest
 from service.config import Settings, get_settings
@@ -130,6 +129,8 @@ def ingest_command(
     Unchanged articles keep their vectors, changed ones are re-embedded, and
     articles no longer in SOURCES are removed. The new version is published
     atomically: if anything fails, the previous version keeps serving.
+    Articles holding scripts, raw HTML or instructions addressed to an AI are
+    ingested as plain text and listed at the end with the reasons.
 
     Example: healthqa ingest corpus/articles --index var/index
     """
@@ -142,7 +143,7 @@ def ingest_command(
     )
     build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)  # type: ignore[arg-type]
     try:
-        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        embedder = settings.embedder()
         result = ingest(
             sources,
             index_dir=settings.index_dir,
@@ -176,6 +177,10 @@ def ingest_command(
             err.print(f"  - {problem}", highlight=False, soft_wrap=True)
     if result.ignored:
         err.print(f"Ignored {len(result.ignored)} file(s) of other types (e.g. {result.ignored[0]}).", highlight=False)
+    if result.flagged:
+        from cli.render import print_flagged
+
+        print_flagged(err, result.flagged)
 
 
 @app.command("search")
@@ -197,7 +202,7 @@ def search_command(
         _fail("the query is empty")
     settings = _settings(index, model)
     try:
-        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        embedder = settings.embedder()
         search_index = SearchIndex.load(
             settings.index_dir,
             embedder=embedder,
@@ -224,7 +229,7 @@ def search_command(
 
 def _load_index(settings: Settings) -> SearchIndex:
     try:
-        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        embedder = settings.embedder()
         return SearchIndex.load(settings.index_dir, embedder=embedder, settings=settings.search_settings())
     except USER_ERRORS as exc:
         _fail(str(exc))
@@ -391,7 +396,7 @@ def eval_command(
     settings = _settings(None, model)
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
-        embedder = SentenceTransformerEmbedder.from_name(settings.model)
+        embedder = settings.embedder()
         results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)  # type: ignore[arg-type]
     except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
@@ -414,3 +419,161 @@ def eval_command(
         raise typer.Exit(1)
     if bounds is not None:
         out.print("Gate passed.", highlight=False)
+
+
+def _counts(text: str, option: str) -> tuple[int, ...]:
+    """``"10k,100k,1M"`` → ``(10000, 100000, 1000000)``; a clear error for anything else."""
+    values = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        scale = {"k": 1_000, "m": 1_000_000}.get(item[-1:], 1)
+        digits = item[:-1] if scale > 1 else item
+        try:
+            value = round(float(digits) * scale)
+        except ValueError:
+            _fail(f"{option} takes whole numbers separated by commas (10k and 1M allowed), got {text!r}")
+        if value < 1:
+            _fail(f"{option} values must be >= 1, got {text!r}")
+        values.append(value)
+    return tuple(values)
+
+
+@app.command("bench")
+def bench_command(
+    part: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--part",
+            "-p",
+            help="latency (sequential, in process and over HTTP), load (concurrent clients from another "
+            "process), ingest, coldstart, scale (dense search at 10k-1M vectors). Repeat for several; default: all.",
+        ),
+    ] = None,
+    corpus: Annotated[
+        str, typer.Option(help="Index the query parts run on: shipped (the articles) or medquad (all of MedQuAD).")
+    ] = "shipped",
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="A built index to query as is (default: one kept under --work-dir)."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where reports go: a timestamped folder per run, and 'latest'.")
+    ] = Path("var/bench"),
+    work_dir: Annotated[
+        Path, typer.Option(help="Indexes, cached vectors and server logs of the bench (reused between runs).")
+    ] = Path("var/bench/work"),
+    questions: Annotated[
+        int, typer.Option(help="Questions per query part (0: all 198 labelled ones, or 500 from MedQuAD).", min=0)
+    ] = 0,
+    endpoint: Annotated[
+        list[str] | None, typer.Option("--endpoint", "-e", help="ask and/or search (default: both).")
+    ] = None,
+    concurrency: Annotated[str, typer.Option(help="Concurrent clients of each load level.")] = "1,4,16,64",
+    requests: Annotated[int, typer.Option(help="Most requests per load level.", min=1)] = 1000,
+    duration: Annotated[float, typer.Option(help="Most seconds per load level.", min=0.1)] = 30.0,
+    coldstart_runs: Annotated[int, typer.Option(help="Server starts; the median is reported.", min=1)] = 5,
+    ingest_records: Annotated[
+        int, typer.Option(help="MedQuAD records ingested fresh in the ingest part (0: skip).", min=0)
+    ] = 1000,
+    sizes: Annotated[str, typer.Option(help="Vectors in each scale corpus.")] = "10k,100k,1M",
+    methods: Annotated[str, typer.Option(help="Dense indexes the scale part compares.")] = "flat,hnsw,ivf",
+    ef_search: Annotated[str, typer.Option(help="HNSW efSearch values to sweep.")] = "16,32,64,128,256,512",
+    nprobe: Annotated[str, typer.Option(help="IVF nprobe values to sweep.")] = "4,8,16,32,64,128,256",
+    hnsw_m: Annotated[int | None, typer.Option(help="HNSW graph degree M (default: the product's).", min=2)] = None,
+    ef_construction: Annotated[
+        int | None, typer.Option(help="HNSW efConstruction (default: the product's).", min=1)
+    ] = None,
+    scale_queries: Annotated[int, typer.Option(help="Scale queries of each kind (real, held-out).", min=1)] = 200,
+    real_records: Annotated[
+        int, typer.Option(help="MedQuAD answers whose chunk vectors seed the scale corpora (embedded once).", min=2)
+    ] = 800,
+    real_index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Seed the scale corpora with every chunk vector of this built index instead, e.g. "
+            "var/eval/index-medquad from 'healthqa eval --suite medquad' (realistic at 1M; see the report)."
+        ),
+    ] = None,
+    faiss_threads: Annotated[int, typer.Option(help="FAISS threads while timing single queries.", min=1)] = 1,
+) -> None:
+    """Measure speed and scale: latency, load, ingestion, cold start, search at 10k-1M vectors.
+
+    Writes results.json, report.md and plots to OUT/<time>/ and OUT/latest/.
+    The query parts start 'healthqa serve' on a free loopback port with this
+    environment (HEALTHQA_* settings, the embedding backend too), request
+    limits lifted. Exits 1 if any request failed. Timings are only as quiet
+    as the machine: the report notes the load average.
+
+    Examples:
+
+      healthqa bench   (all parts, shipped articles; the 1M step takes a while)
+
+      healthqa bench -p latency -p load --requests 100 --concurrency 1,4
+
+      healthqa bench -p latency -p load --corpus medquad   (builds it once: long)
+
+      healthqa bench -p latency --corpus medquad --index var/medquad
+
+      healthqa bench -p ingest -p coldstart --ingest-records 200
+
+      healthqa bench -p scale --sizes 10k,100k --methods flat,hnsw
+
+      healthqa bench -p scale --real-index var/eval/index-medquad   (1M, realistic)
+    """
+    import shutil
+
+    from eval.bench import BenchOptions, ScaleOptions, run_bench, write_bench_report
+    from eval.bench.report import error_lines, summary_lines
+    from eval.bench.server import ServerError
+    from index import HNSWParams
+
+    if corpus not in ("shipped", "medquad"):
+        _fail(f"--corpus must be shipped or medquad, got {corpus!r}")
+    # The in-process app logs every request; hundreds of lines would bury the progress.
+    for chatty in ("service", "httpx2"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    settings = _settings(None, None)
+    try:
+        defaults = HNSWParams()
+        scale = ScaleOptions(
+            sizes=_counts(sizes, "--sizes"),
+            queries=scale_queries,
+            methods=tuple(m.strip() for m in methods.split(",")),
+            hnsw=HNSWParams(m=hnsw_m or defaults.m, ef_construction=ef_construction or defaults.ef_construction),
+            ef_search=_counts(ef_search, "--ef-search"),
+            nprobe=_counts(nprobe, "--nprobe"),
+            threads=faiss_threads,
+        )
+        options = BenchOptions(
+            parts=tuple(part or ("latency", "load", "ingest", "coldstart", "scale")),
+            corpus=corpus,  # type: ignore[arg-type]
+            index_dir=index,
+            work_dir=work_dir,
+            questions=questions,
+            endpoints=tuple(endpoint or ("ask", "search")),
+            concurrency=_counts(concurrency, "--concurrency"),
+            requests=requests,
+            duration=duration,
+            coldstart_runs=coldstart_runs,
+            ingest_records=ingest_records,
+            real_records=real_records,
+            real_index=real_index,
+            scale=scale,
+        )
+        results = run_bench(options, settings)
+    except (*USER_ERRORS, ServerError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    run_dir = out_dir / results["run_at"].replace(":", "-")
+    report = write_bench_report(results, run_dir)
+    latest = out_dir / "latest"
+    shutil.rmtree(latest, ignore_errors=True)
+    shutil.copytree(run_dir, latest)
+    for line in summary_lines(results):
+        out.print(line, highlight=False)
+    out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
+    problems = error_lines(results)
+    if problems:
+        err.print("[bold red]Requests failed during the benchmark:[/]", highlight=False)
+        for problem in problems:
+            err.print(f"  - {problem}", highlight=False)
+        raise typer.Exit(1)

@@ -1,0 +1,87 @@
+"""Ingestion throughput into a fresh index, and the cost of incremental re-ingests."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from index import BuildSettings, Embedder
+from ingest import ChunkerSettings, ingest
+from service.config import Settings
+
+logger = logging.getLogger(__name__)
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "articles"
+CHANGE = "\n\nThis sentence was added by the benchmark so that the article differs from its indexed version.\n"
+
+
+def medquad_subset(source: Path, records: int, target: Path) -> Path:
+    """The first ``records`` lines of the MedQuAD file, as a .jsonl.gz of their own."""
+    with gzip.open(source, "rt", encoding="utf-8") as reader, gzip.open(target, "wt", encoding="utf-8") as writer:
+        for number, line in enumerate(reader):
+            if number == records:
+                break
+            writer.write(line)
+    return target
+
+
+def _timed_ingest(
+    sources: list[Path], index_dir: Path, embedder: Embedder, chunker: ChunkerSettings, build: BuildSettings
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    report = ingest(sources, index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False).build
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 3),
+        "published": report.published,
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "sentences": report.sentences,
+        "chunks_embedded": report.chunks_embedded,
+        "sentences_embedded": report.sentences_embedded,
+        "chunks_per_second": round(report.chunks_embedded / seconds, 2) if report.chunks_embedded else None,
+        "sentences_per_second": round(report.sentences_embedded / seconds, 2) if report.sentences_embedded else None,
+        "bytes_on_disk": report.bytes_on_disk,
+    }
+
+
+def measure_ingestion(
+    settings: Settings, embedder: Embedder, *, work_dir: Path, medquad_file: Path | None, medquad_records: int
+) -> dict[str, Any]:
+    """Fresh ingest of the shipped corpus, unchanged and one-changed re-ingests, and a fresh MedQuAD subset.
+
+    Every index is new, under ``work_dir/ingest``; the model is loaded (and timed) first,
+    so the throughputs are chunking, embedding and publishing only.
+    """
+    root = work_dir / "ingest"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    build = BuildSettings(dense_type=settings.dense_type, batch_size=settings.embed_batch_size)
+    started = time.perf_counter()
+    embedder.embed_documents(["load the model"])
+    results: dict[str, Any] = {"model_load_seconds": round(time.perf_counter() - started, 3)}
+    articles = root / "articles"
+    shutil.copytree(CORPUS_DIR, articles)
+    logger.info("ingest: shipped corpus into a fresh index")
+    results["corpus_fresh"] = _timed_ingest([articles], root / "index-corpus", embedder, chunker, build)
+    logger.info("ingest: unchanged re-ingest")
+    results["corpus_unchanged"] = _timed_ingest([articles], root / "index-corpus", embedder, chunker, build)
+    changed = sorted(articles.glob("*.md"))[0]
+    changed.write_text(changed.read_text(encoding="utf-8") + CHANGE, encoding="utf-8")
+    logger.info("ingest: re-ingest with one changed article (%s)", changed.name)
+    results["corpus_one_changed"] = {
+        "article": changed.stem,
+        **_timed_ingest([articles], root / "index-corpus", embedder, chunker, build),
+    }
+    if medquad_file is not None and medquad_records > 0:
+        subset = medquad_subset(medquad_file, medquad_records, root / f"medquad-first-{medquad_records}.jsonl.gz")
+        logger.info("ingest: first %d MedQuAD records into a fresh index", medquad_records)
+        results["medquad_subset_fresh"] = {
+            "records": medquad_records,
+            **_timed_ingest([subset], root / "index-medquad", embedder, chunker, build),
+        }
+    return results
