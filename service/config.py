@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(192, ge=16, description="Most tokens in a chunk (clamped to the model's limit).")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
     dense_type: Literal["flat", "hnsw", "auto"] = Field(
-        "flat", description="FAISS index: exact, HNSW, or HNSW past 200k chunks."
+        "auto", description="FAISS index: exact (flat), HNSW, or auto: exact below 50k chunks, HNSW from there."
     )
     embed_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch at ingest.")
     # convex beat RRF on 500 MedQuAD tuning questions (disjoint from the benchmark's 1,000):

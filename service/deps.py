@@ -1,4 +1,8 @@
-"""FastAPI dependencies: settings, the served index, the red-flag catalogue."""
+"""FastAPI dependencies: settings, the served index, the red-flag catalogue.
+
+They are ``async def`` because they never block: FastAPI runs a plain ``def``
+dependency in the thread pool, and those hand-offs cost more than the whole search.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from service.state import IndexHolder
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_holder(request: Request) -> IndexHolder:
+async def get_holder(request: Request) -> IndexHolder:
     holder: IndexHolder = request.app.state.holder
     return holder
 
@@ -26,7 +30,7 @@ def get_holder(request: Request) -> IndexHolder:
 HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 
 
-def get_index(holder: HolderDep) -> SearchIndex:
+async def get_index(holder: HolderDep) -> SearchIndex:
     """The index version this request will use from start to end."""
     index = holder.current
     if index is None:
@@ -37,7 +41,7 @@ def get_index(holder: HolderDep) -> SearchIndex:
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 
 
-def get_catalogue(request: Request) -> RedFlagCatalogue:
+async def get_catalogue(request: Request) -> RedFlagCatalogue:
     catalogue: RedFlagCatalogue = request.app.state.catalogue
     return catalogue
 
@@ -45,7 +49,7 @@ def get_catalogue(request: Request) -> RedFlagCatalogue:
 CatalogueDep = Annotated[RedFlagCatalogue, Depends(get_catalogue)]
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -53,14 +57,14 @@ def get_metrics(request: Request) -> Metrics:
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def get_qa_settings(settings: SettingsDep) -> QASettings:
+async def get_qa_settings(settings: SettingsDep) -> QASettings:
     return settings.qa_settings()
 
 
 QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]
 
 
-def require_admin(request: Request, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(request: Request, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Admin endpoints need the configured key, in the ``X-API-Key`` header only; with none configured they are off.
 
     The key is compared in constant time. With ``admin_require_https`` the request must have come over

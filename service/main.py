@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from index import BatchingEmbedder, Embedder
+from index import BatchingEmbedder, Embedder, set_search_threads
 from service.api import ADMIN_PATHS, PROBE_PATHS, router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One FAISS thread per search: requests run side by side, and thread teams would fight over the cores.
+        set_search_threads(1)
         model = embedder or settings.embedder()
         if settings.query_batching:
             model = BatchingEmbedder(model)
@@ -68,7 +70,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.catalogue = load_catalogue(settings.redflag_catalogue)
-    app.dependency_overrides[get_settings] = lambda: settings
+
+    async def configured_settings() -> Settings:  # async: no thread-pool hop per request
+        return settings
+
+    app.dependency_overrides[get_settings] = configured_settings
     install_error_handlers(app)
     app.include_router(router)
     _install_middleware(app, settings, metrics)
