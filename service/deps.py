@@ -64,7 +64,9 @@ async def get_qa_settings(settings: SettingsDep) -> QASettings:
 QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]
 
 
-async def require_admin(request: Request, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(
+    request: Request, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
     """Admin endpoints need the configured key, in the ``X-API-Key`` header only; with none configured they are off.
 
     The key is compared in constant time. With ``admin_require_https`` the request must have come over
