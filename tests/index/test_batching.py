@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from index import BatchingEmbedder
+from index.embedder import Vectors
 from tests.conftest import FakeEmbedder
 
 
@@ -25,7 +27,7 @@ class SlowEmbedder(FakeEmbedder):
         self.most_in_model = 0
         self._count = threading.Lock()
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
         with self._count:
             self.in_model += 1
             self.most_in_model = max(self.most_in_model, self.in_model)
@@ -40,10 +42,10 @@ class SlowEmbedder(FakeEmbedder):
                 self.in_model -= 1
 
 
-def _ask_all(embedder, texts, workers):
+def _ask_all(embedder: BatchingEmbedder, texts: list[str], workers: int) -> list[Vectors]:
     barrier = threading.Barrier(workers)
 
-    def one(text):
+    def one(text: str) -> Vectors:
         barrier.wait()
         return embedder.embed_queries([text])
 

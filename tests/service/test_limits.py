@@ -73,7 +73,9 @@ class Blocker:
                 self.entered += 1
                 self._changed.notify_all()
             self.release.wait(timeout=120)  # a failing test must not leave the thread behind forever
-            return get_index(holder)
+            index = holder.current  # what get_index (async, so not callable from this thread) returns
+            assert index is not None
+            return index
 
         app_of(client).dependency_overrides[get_index] = blocking_index
 
