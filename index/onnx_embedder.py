@@ -187,6 +187,8 @@ class OnnxEmbedder(LocalModelEmbedder):
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = self.threads
+        # Idle threads sleep instead of spinning: a server's cores are wanted by the requests around each embedding.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # warnings about unused initialisers are noise
         return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 

@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 300.0  # a cold model load on a busy 2-core machine can take a minute or more
 
 # Limits that would turn a throughput figure into a measurement of the limiter: no per-client rate,
-# a work cap above any load level, and queue waits and timeouts no benchmark request reaches.
+# and a queue, queue waits and timeouts no benchmark request reaches. The cap on concurrent work stays
+# as configured: it is part of how the service runs (a few requests at a time beat dozens of threads
+# fighting over two cores), and past it requests wait in the queue rather than being shed.
 LIFTED_LIMITS: dict[str, object] = {
     "rate_limit": None,
-    "max_concurrent": 1024,
     "max_queue": 10_000,
     "queue_wait_s": 60.0,
     "request_timeout_s": 600.0,
