@@ -319,10 +319,15 @@ def check_model(manifest: store.Manifest, embedder: Embedder, *, where: Path) ->
     if manifest.model.fingerprint != embedder.fingerprint:
         raise EmbeddingMismatchError(
             f"index {where} was built with model {manifest.model.name!r} "
-            f"(fingerprint {manifest.model.fingerprint[:12]}), but the configured model is "
-            f"{embedder.name!r} (fingerprint {embedder.fingerprint[:12]}); "
+            f"(fingerprint {_short(manifest.model.fingerprint)}), but the configured model is "
+            f"{embedder.name!r} (fingerprint {_short(embedder.fingerprint)}); "
             "re-run 'healthqa ingest' with this model, or configure the model the index was built with"
         )
+
+
+def _short(fingerprint: str) -> str:
+    """The first 12 hex digits of a SHA-256 fingerprint, and any variant after it (``+int8``)."""
+    return fingerprint[:12] + fingerprint[64:]
 
 
 def _document(row: sqlite3.Row) -> Document:
