@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from index import (
-    BuildSettings,
     Document,
     EmbeddingMismatchError,
     EmptyIndexError,
@@ -18,13 +17,12 @@ from index import (
     IndexLockedError,
     IndexNotBuiltError,
     SearchIndex,
-    build_index,
     current_version,
     list_versions,
 )
 from index.store import write_lock
-from ingest import ChunkerSettings, chunk_document
 from tests.conftest import FakeEmbedder
+from tests.index.generations import build
 
 DOCS = [
     Document("knees", "Knee pain", "Knees can ache after squats. Rest and ice help. See a doctor if it swells.", "/k"),
@@ -33,19 +31,6 @@ DOCS = [
     ),
     Document("sleep", "Sleep", "A pillow between the knees helps side sleepers. Roll to your side to get up.", "/s"),
 ]
-
-
-def build(docs, index_dir: Path, embedder: FakeEmbedder, **settings):
-    chunker = ChunkerSettings(max_tokens=24)
-    return build_index(
-        docs,
-        index_dir=index_dir,
-        embedder=embedder,
-        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
-        chunker_config={"max_tokens": 24},
-        settings=BuildSettings(**settings),
-        progress=False,
-    )
 
 
 def test_first_build_publishes_and_search_finds_each_document(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:

@@ -28,7 +28,7 @@ import pytest
 
 from service.config import Settings
 from tests.conftest import ROOT
-from tests.ui.conftest import free_port, wait_until_up
+from tests.ui.conftest import free_port, stop_process, wait_until_up
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +67,7 @@ def running_api(index_dir: Path, log: Path, **settings: object) -> Iterator[tupl
             wait_until_up(f"{url}/readyz", process, log, timeout=180)
             yield url, psutil.Process(process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=30)
 
 
 async def drive(url: str, *, requests: int, deadline_s: float, concurrency: int = CONCURRENCY) -> list[Outcome]:

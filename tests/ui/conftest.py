@@ -65,6 +65,16 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, *, time
     raise RuntimeError(f"nothing came up at {url} in {timeout:g} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 20.0) -> None:
+    """Ask a server process to stop; kill it if it has not within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def serve_in_thread(app: FastAPI, *, port: int | None = None, startup_timeout: float = 120.0) -> Iterator[str]:
     """Run ``app`` with uvicorn on loopback (a free port by default) in a daemon thread; yield its URL, then stop it."""

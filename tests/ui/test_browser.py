@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.ui.conftest import free_port, wait_until_up
+from tests.ui.conftest import free_port, stop_process, wait_until_up
 from ui.launch import PROJECT_ROOT, start_ui
 
 if TYPE_CHECKING:
@@ -76,12 +76,7 @@ def serve_ui(api_url: str, log: Path) -> Iterator[str]:
             wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", process, log)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=20)
 
 
 @pytest.fixture(scope="session")
