@@ -529,9 +529,11 @@ def bench_command(
 
     if corpus not in ("shipped", "medquad"):
         _fail(f"--corpus must be shipped or medquad, got {corpus!r}")
-    # The in-process app logs every request; hundreds of lines would bury the progress.
-    for chatty in ("service", "httpx2"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # The in-process app logs every request; hundreds of lines would bury the progress (levels restored after).
+    chatty = [logging.getLogger(name) for name in ("service", "httpx2")]
+    levels = [logger.level for logger in chatty]
+    for logger in chatty:
+        logger.setLevel(logging.WARNING)
     settings = _settings(None, None)
     try:
         defaults = HNSWParams()
@@ -563,6 +565,9 @@ def bench_command(
         results = run_bench(options, settings)
     except (*USER_ERRORS, ServerError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    finally:
+        for logger, level in zip(chatty, levels, strict=True):
+            logger.setLevel(level)
     run_dir = out_dir / results["run_at"].replace(":", "-")
     report = write_bench_report(results, run_dir)
     latest = out_dir / "latest"
