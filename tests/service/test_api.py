@@ -26,6 +26,9 @@ CITATION_KEYS = {"id", "doc_id", "title", "url", "chunk_id", "quote", "start", "
 def ask(client: TestClient, question: str, **extra: object) -> dict:
     response = client.post("/v1/ask", json={"question": question, **extra})
     assert response.status_code == 200, response.text
+    # Answers quote articles, "<script>" included: a browser must never sniff them as HTML.
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-content-type-options"] == "nosniff"
     return response.json()
 
 
@@ -36,6 +39,7 @@ def assert_error_shape(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code
     assert body["error"]["message"] and body["error"]["request_id"] == response.headers["x-request-id"]
     assert "Traceback" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
     return body["error"]
 
 
