@@ -258,7 +258,10 @@ def serve_command(
         updates["host"] = host
     if port is not None:
         updates["port"] = port
-    serve(_settings(index, model).model_copy(update=updates))
+    try:
+        serve(_settings(index, model).model_copy(update=updates))
+    except ModelNotFoundError as exc:
+        _fail(str(exc))
 
 
 @app.command("ui")

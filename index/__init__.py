@@ -24,6 +24,7 @@ from index.errors import (
     IndexLockedError,
     IndexNotBuiltError,
     IndexWriteError,
+    ModelExportError,
     ModelNotFoundError,
 )
 from index.fusion import fuse_rrf
@@ -53,6 +54,7 @@ __all__ = [
     "IndexNotBuiltError",
     "IndexWriteError",
     "Manifest",
+    "ModelExportError",
     "ModelLocation",
     "ModelNotFoundError",
     "PreparedDocument",

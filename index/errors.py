@@ -22,6 +22,10 @@ class ModelNotFoundError(FileNotFoundError):
     """The configured embedding model cannot be found locally."""
 
 
+class ModelExportError(ModelNotFoundError):
+    """The ONNX export of the model cannot be made or stored (e.g. the cache folder is not writable)."""
+
+
 class IndexLockedError(RuntimeError):
     """Another process is writing to the index directory."""
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from index.embedder import LocalModelEmbedder, ModelLocation, Vectors, model_fingerprint
-from index.errors import ModelNotFoundError
+from index.errors import ModelExportError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -179,11 +179,35 @@ class OnnxEmbedder(LocalModelEmbedder):
         return session
 
     def _open_session(self) -> onnxruntime.InferenceSession:
-        import onnxruntime
-
         model_file = self.export_path / ("model.int8.onnx" if self.quantized else "model.onnx")
         if not model_file.is_file():
+            self._export()
+            return self._new_session(model_file)
+        try:
+            return self._new_session(model_file)
+        except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) derive from Exception only
+            logger.warning("the cached ONNX export %s cannot be loaded (%s); exporting it again", model_file, exc)
+            shutil.rmtree(self.export_path, ignore_errors=True)
+            self._export()
+            return self._new_session(model_file)
+
+    def _export(self) -> None:
+        """Make the export, turning a failure to write it into an error that names the folder and the ways out.
+
+        Raises:
+            ModelExportError: the cache folder cannot be written.
+        """
+        try:
             export_onnx(self._location, self.export_path, fingerprint=self.source_fingerprint, pooling=self.pooling)
+        except OSError as exc:
+            raise ModelExportError(
+                f"cannot write the ONNX export of {self.name} to {self.export_path}: {exc}; set "
+                "HEALTHQA_MODEL_CACHE_DIR to a writable folder, or use HEALTHQA_EMBED_BACKEND=torch"
+            ) from exc
+
+    def _new_session(self, model_file: Path) -> onnxruntime.InferenceSession:
+        import onnxruntime
+
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = self.threads

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from index import BatchingEmbedder, Embedder, set_search_threads
+from index import BatchingEmbedder, Embedder, ModelNotFoundError, set_search_threads
 from service.api import ADMIN_PATHS, PROBE_PATHS, router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
@@ -51,8 +51,13 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.state.holder = holder
         index = await run_in_threadpool(holder.load)
         if index is not None:
-            # Warm the model so the first question is not the slow one.
-            await run_in_threadpool(index.embed_query, "warm up")
+            try:
+                # Warm the model (and make its ONNX export if missing) so the first question is not the slow one.
+                await run_in_threadpool(index.embed_query, "warm up")
+            except ModelNotFoundError as exc:
+                # Without a working model nothing can be answered: not ready, and /readyz says why.
+                holder.current, holder.problem = None, f"the embedding model cannot run: {exc}"
+                logger.error("embedding model unusable", extra={"reason": str(exc)})
         yield
 
     app = FastAPI(
@@ -134,14 +139,20 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Run the API with uvicorn on ``settings.host:settings.port``."""
+    """Run the API with uvicorn on ``settings.host:settings.port``.
+
+    Raises:
+        ModelNotFoundError: the configured model is not on this machine (checked before the server starts).
+    """
     import uvicorn
+
+    embedder = settings.embedder()
 
     configure_json_logging(settings.log_level)
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any local process;
     # the app reads it from HEALTHQA_TRUSTED_PROXIES only.
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, embedder=embedder),
         host=settings.host,
         port=settings.port,
         log_config=None,

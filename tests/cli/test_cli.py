@@ -100,6 +100,9 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     result = healthqa("ingest", str(CORPUS), "--index", str(tmp_path), "--model", "no-such/model-xyz")
     assert result.returncode == 1
     assert "model 'no-such/model-xyz' is neither a folder nor in the local Hugging Face cache" in result.stderr
+    served = healthqa("serve", "--index", str(tmp_path), "--port", "1", "--model", "no-such/model-xyz", timeout=60)
+    assert served.returncode == 1 and "Traceback" not in served.stderr
+    assert "model 'no-such/model-xyz' is neither a folder" in served.stderr
 
 
 def test_an_index_from_another_model_is_refused(tmp_path: Path, corpus_index: Path, embedder) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import DEFAULT_MODEL, SentenceTransformerEmbedder, load_embedder, resolve_model
+from index import DEFAULT_MODEL, ModelExportError, SentenceTransformerEmbedder, load_embedder, resolve_model
 from index.onnx_embedder import OnnxEmbedder, UnsupportedModelError, pool, read_pooling
 from ingest import load_sources
 from tests.conftest import CORPUS, ROOT
@@ -136,3 +137,21 @@ def test_pooling_ignores_padding() -> None:
 def test_an_unknown_backend_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="onnx, onnx-int8, torch"):
         load_embedder(DEFAULT_MODEL, backend="tpu", cache_dir=Path("unused"))  # type: ignore[arg-type]
+
+
+def test_a_damaged_cached_export_is_made_again(onnx_cache: Path, tmp_path: Path, embedder) -> None:
+    cache = tmp_path / "models"
+    shutil.copytree(onnx_cache, cache)
+    (model_file,) = cache.glob("*/model.onnx")
+    model_file.write_bytes(model_file.read_bytes()[:1000])  # as if a disk filled up while copying it
+    again = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=cache)
+    vector = again.embed_queries(["knee pain after squats"])
+    assert np.allclose(vector, embedder.embed_queries(["knee pain after squats"]), atol=1e-5)
+    assert model_file.stat().st_size > 1_000_000
+
+
+def test_an_unwritable_model_cache_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")  # root ignores permissions; a file in the path stops anyone
+    embedder = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=tmp_path / "a-file" / "models")
+    with pytest.raises(ModelExportError, match=r"cannot write the ONNX export .* HEALTHQA_MODEL_CACHE_DIR"):
+        embedder.embed_queries(["back pain"])

@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest import ingest
+from service.config import Settings
+from service.main import create_app
 from service.qa import GENERAL_DISCLAIMER
 from service.redflags import load_catalogue
 from tests.conftest import CORPUS
@@ -219,6 +221,15 @@ def test_no_index_means_not_ready_and_503(tmp_path: Path, embedder) -> None:
         assert ready.status_code == 503 and "no index in" in ready.json()["detail"]
         assert_error_shape(client.post("/v1/ask", json={"question": "back pain"}), 503, "index_unavailable")
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_model_that_cannot_run_means_not_ready_with_the_reason(corpus_index: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")  # the ONNX export cannot be written below it
+    settings = Settings(index_dir=corpus_index, model_cache_dir=tmp_path / "a-file" / "models", rate_limit="off")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "cannot write the ONNX export" in ready.json()["detail"]
+        assert_error_shape(client.post("/v1/ask", json={"question": "back pain"}), 503, "index_unavailable")
 
 
 def test_reload_during_requests_never_fails_or_mixes_versions(tmp_path: Path, embedder) -> None:
