@@ -1,6 +1,7 @@
 """Real file-system faults for tests: a small tmpfs to fill, a read-only bind mount.
 
-Both need root and mount(8) (CI runs as root); without them a test skips, saying why.
+Both need root and mount(8) (CI runs as root); without them a test skips, saying why, unless
+HEALTHQA_REQUIRE_MOUNTS=1 (set by .ci/run), which makes that skip a failure.
 Mounts are always undone, lazily, so a file still open cannot keep one alive.
 """
 
@@ -11,19 +12,27 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 
+def _cannot_mount(reason: str) -> NoReturn:
+    """Skip with ``reason``; fail instead when HEALTHQA_REQUIRE_MOUNTS=1 makes the fault tests mandatory."""
+    if os.environ.get("HEALTHQA_REQUIRE_MOUNTS") == "1":
+        pytest.fail(f"{reason}, and HEALTHQA_REQUIRE_MOUNTS=1 makes the mount tests mandatory")
+    pytest.skip(reason)
+
+
 def _mount(*args: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip("mounting (a small tmpfs, a read-only bind mount) needs root")
+        _cannot_mount("mounting (a small tmpfs, a read-only bind mount) needs root")
     try:
         done = subprocess.run(["mount", *args], capture_output=True, text=True)
     except FileNotFoundError:
-        pytest.skip("mount(8) is not installed")
+        _cannot_mount("mount(8) is not installed")
     if done.returncode != 0:
-        pytest.skip(f"'mount {' '.join(args)}' is not permitted here: {done.stderr.strip()}")
+        _cannot_mount(f"'mount {' '.join(args)}' is not permitted here: {done.stderr.strip()}")
 
 
 @contextlib.contextmanager
