@@ -3,8 +3,9 @@
 Runs the product's own ``answer_question`` on every question of one split and
 counts what a reader would check: is the first citation from a right article,
 is an expected sentence quoted, are out-of-scope questions declined, are red
-flags raised at the right level and never on the look-alikes, and is every
-quote found verbatim at its offsets.
+flags raised at the right level and never on the look-alikes, and, for the
+answered questions only, is every sentence cited and every quote found
+verbatim at its offsets (``citation_integrity_answered``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class AnswerReport:
     red_flag_recall: dict[str, Rate]
     red_flag_at_level: Rate
     false_alarms: dict[str, Rate]
-    citation_integrity: Rate
+    citation_integrity_answered: Rate  # over answered questions only: an abstention has nothing to check
     failures: list[str] = field(default_factory=list)
     confidences: list[tuple[bool, float]] = field(default_factory=list)
 
@@ -60,7 +61,7 @@ class AnswerReport:
                 "answered_in_scope",
                 "declined_out_of_scope",
                 "red_flag_at_level",
-                "citation_integrity",
+                "citation_integrity_answered",
             )
         }
         flat |= {f"red_flag_recall.{level}": rate.value for level, rate in self.red_flag_recall.items()}
@@ -73,8 +74,13 @@ def _norm(text: str) -> str:
 
 
 def _quotes_expected(answer: Answer, expected: Sequence[str]) -> bool:
+    """A cited quote is an expected sentence or contains one whole (whitespace normalised).
+
+    A quote that is only a fragment of an expected sentence does not count: the label means the
+    reader is shown that sentence.
+    """
     wanted = [_norm(s) for s in expected]
-    return any(_norm(c.quote) in w or w in _norm(c.quote) for c in answer.citations for w in wanted)
+    return any(w in _norm(c.quote) for c in answer.citations for w in wanted)
 
 
 def _integrity(answer: Answer, index: SearchIndex) -> bool:
@@ -139,7 +145,9 @@ def evaluate_answers(
                 failures.append(
                     f"{q.id} false alarm on {q.kind}: {q.question!r} -> {[f.rule for f in answer.red_flags]}"
                 )
-        count("citation_integrity", _integrity(answer, index))
+        if not answer.abstained:
+            # An abstention cites nothing, so it would pass vacuously: count answered questions only.
+            count("citation_integrity_answered", _integrity(answer, index))
 
     def rate(name: str) -> Rate:
         hits, total = counts.get(name, [0, 0])
@@ -156,7 +164,7 @@ def evaluate_answers(
         red_flag_recall={level: rate(f"recall_{level}") for level in ("emergency", "urgent")},
         red_flag_at_level=rate("at_level"),
         false_alarms={kind: rate(f"false_alarm_{kind}") for kind in ("benign", "answerable", "out_of_scope")},
-        citation_integrity=rate("citation_integrity"),
+        citation_integrity_answered=rate("citation_integrity_answered"),
         failures=failures,
         confidences=confidences,
     )

@@ -45,7 +45,7 @@ def run_corpus_suite(
                 "expected_sentence_cited",
                 "answered_in_scope",
                 "declined_out_of_scope",
-                "citation_integrity",
+                "citation_integrity_answered",
             )
         },
         "confidences": answers.confidences,

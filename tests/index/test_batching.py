@@ -75,21 +75,29 @@ def test_a_lone_query_runs_at_once_without_waiting_for_company() -> None:
 
 
 def test_a_model_error_reaches_every_caller_of_the_batch_and_the_batcher_recovers() -> None:
-    inner = SlowEmbedder(fail_on="poison")
+    inner = SlowEmbedder(delay=0.3, fail_on="poison")
     batching = BatchingEmbedder(inner, max_batch=64)
     texts = ["poison"] + [f"fine {i}" for i in range(7)]
-    outcomes: list[object] = []
 
-    def one(text):
+    def one(text: str) -> Vectors | RuntimeError:
         try:
             return batching.embed_queries([text])
         except RuntimeError as exc:
             return exc
 
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(one, texts))
-    assert isinstance(outcomes[0], RuntimeError)  # the failing text's caller always hears of it
-    # Every caller returned (none hangs); afterwards the batcher works again.
+    with ThreadPoolExecutor(len(texts) + 1) as pool:
+        # A first query holds the model, so the eight that follow all wait and then share one batch.
+        holder = pool.submit(one, "hold the model")
+        deadline = time.monotonic() + 5
+        while not inner.batch_sizes and time.monotonic() < deadline:
+            time.sleep(0.005)
+        futures = [pool.submit(one, text) for text in texts]
+        # A hang would block forever: every caller must return within a few seconds.
+        outcomes = [future.result(timeout=10) for future in futures]
+        assert isinstance(holder.result(timeout=10), np.ndarray)
+    assert inner.batch_sizes == [1, len(texts)]  # the eight really were one batch
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes), outcomes
+    # Afterwards the batcher works again.
     assert batching.embed_queries(["fine again"]).shape == (1, inner.dim)
 
 

@@ -79,13 +79,19 @@ def test_writer_killed_at_random_points_never_breaks_the_published_version(tmp_p
     assert holder.load() is not None
     rng = random.Random(8)  # reproducible delays
     published_gen, first_gen = 0, 1
-    left_staging = left_unpublished = 0
+    # Where each kill landed: before the run wrote anything, while it was publishing (it left a staging
+    # folder or a version CURRENT never pointed at), after it had published (its generation is current).
+    landed = {"before": 0, "during": 0, "after": 0}
+    versions = index_dir / "versions"
     for kill in range(KILLS):
+        staging_before = set(versions.glob(f"{STAGING_PREFIX}*"))
+        versions_before = set(list_versions(index_dir))
         process = writer(index_dir, first_gen)
         threading.Event().wait(rng.uniform(0.0, 1.2))
         process.send_signal(signal.SIGKILL)
         process.communicate()
         assert process.returncode == -signal.SIGKILL
+        run_first_gen = first_gen
         first_gen += 1000  # every run writes generations of its own
 
         # The published version loads, verifies and is one complete generation, never older than before.
@@ -94,9 +100,14 @@ def test_writer_killed_at_random_points_never_breaks_the_published_version(tmp_p
         assert generation_of(index) >= published_gen
         published_gen = generation_of(index)
         # What the dead writer left is never what is loaded.
-        versions = index_dir / "versions"
-        left_staging += bool(list(versions.glob(f"{STAGING_PREFIX}*")))
-        left_unpublished += any(int(v[1:]) > int(index.version[1:]) for v in list_versions(index_dir))
+        left_staging = set(versions.glob(f"{STAGING_PREFIX}*")) - staging_before
+        left_unpublished = [
+            v for v in set(list_versions(index_dir)) - versions_before if int(v[1:]) > int(index.version[1:])
+        ]
+        published_by_run = published_gen >= run_first_gen
+        landed["during"] += bool(left_staging or left_unpublished)
+        landed["after"] += published_by_run
+        landed["before"] += not (left_staging or left_unpublished or published_by_run)
         # A reader that loaded an older version keeps answering from it (its files are pinned, never pruned).
         answers_from_its_own_version(holder.current)
         if kill % 5 == 4:
@@ -113,7 +124,9 @@ def test_writer_killed_at_random_points_never_breaks_the_published_version(tmp_p
     assert generation_of(check_complete_loaded(index_dir, embedder)) == first_gen
     assert not list((index_dir / "versions").glob(f"{STAGING_PREFIX}*"))
     assert all(int(v[1:]) <= int(report.version[1:]) for v in list_versions(index_dir))
-    print(f"\n{KILLS} kills: {left_staging} left a staging folder, {left_unpublished} an unpublished version")  # noqa: T201
+    print(f"\n{KILLS} kills landed: {landed}")  # noqa: T201
+    # The promise covers every phase only if the kills really landed in each.
+    assert all(landed.values()), f"kills did not land in every phase: {landed}"
 
 
 def check_complete_loaded(index_dir: Path, embedder: FakeEmbedder) -> SearchIndex:
