@@ -54,10 +54,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     **{
         code: {"model": ErrorResponse, "description": description}
         for code, description in {
-            400: "The body cannot be parsed (e.g. not valid UTF-8)",
+            400: "The body is not one JSON document: empty, not JSON, not valid UTF-8, nested too deep",
             408: "The body did not arrive within HEALTHQA_REQUEST_TIMEOUT_S",
             413: "Request body too large",
-            422: "Invalid request (empty or over-long question, unknown field, k out of range)",
+            415: "The body was not sent as JSON (content-type: application/json)",
+            422: "A JSON body with wrong fields (empty or over-long question, unknown field, k out of range)",
         }.items()
     },
     **BUSY,

@@ -56,8 +56,6 @@ def error_response(
 
 
 def _field(error: Mapping[str, Any]) -> str:
-    if error.get("type") == "json_invalid":  # its location is a character offset, not a field
-        return "body"
     parts = [str(p) for p in tuple(error.get("loc", ())) if p not in ("body",)]
     return ".".join(parts) or "body"
 
@@ -71,8 +69,31 @@ def _problem(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
+def _unreadable_body(errors: list[Any]) -> JSONResponse | None:
+    """400 for a body that is not one JSON document, 415 for one not sent as JSON; else None.
+
+    The one rule: bytes that cannot be read as JSON get 400 (empty, not JSON, two documents; FastAPI
+    itself answers 400 for invalid UTF-8, nesting too deep and numbers too long to read), and a JSON
+    document with the wrong shape or values gets 422.
+    """
+    for error in errors:
+        if tuple(error.get("loc", ())) == ("body",) and error.get("type") == "missing":
+            return error_response(400, "bad_request", "the body is empty; send a JSON object")
+        if error.get("type") == "json_invalid":
+            return error_response(400, "bad_request", f"the body is not one JSON document: {_problem(error)}")
+        if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
+            # FastAPI parses JSON only when the content type says JSON; other bodies arrive as raw bytes.
+            return error_response(
+                415, "unsupported_media_type", "send the body as JSON, with content-type: application/json"
+            )
+    return None
+
+
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    unreadable = _unreadable_body(list(exc.errors()))
+    if unreadable is not None:
+        return unreadable
     details = [{"field": _field(e), "problem": _problem(e), "type": e.get("type", "")} for e in exc.errors()]
     message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "the request is not valid"
     return error_response(422, "validation_error", message, details=details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -21,6 +22,18 @@ def _json_integer(value: object) -> object:
 
 PassageCount = Annotated[int, Field(ge=1, le=MAX_K), BeforeValidator(_json_integer)]
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: object) -> object:
+    # JSON may escape half of a UTF-16 pair ("\ud800"); Python keeps it as a lone surrogate, which
+    # pydantic refuses as a string. A paired escape arrives as one character, so anything in the
+    # surrogate range here is lone: it becomes a space, as control characters do, instead of a 422.
+    return _LONE_SURROGATE.sub(" ", value) if isinstance(value, str) else value
+
+
+UserText = Annotated[str, BeforeValidator(_without_lone_surrogates)]
+
 
 class AskRequest(BaseModel):
     """A question for ``POST /v1/ask``."""
@@ -30,7 +43,7 @@ class AskRequest(BaseModel):
         json_schema_extra={"examples": [{"question": "is it normal for my knees to ache after the gym?", "k": 5}]},
     )
 
-    question: str = Field(
+    question: UserText = Field(
         pattern=VISIBLE_TEXT_PATTERN,
         description="The question, in plain words: some visible text, at most HEALTHQA_MAX_QUESTION_CHARS characters.",
     )
@@ -45,7 +58,7 @@ class SearchRequest(BaseModel):
         json_schema_extra={"examples": [{"query": "sciatica pain down one leg", "k": 5, "mode": "hybrid"}]},
     )
 
-    query: str = Field(pattern=VISIBLE_TEXT_PATTERN, description="What to look for (same limits as a question).")
+    query: UserText = Field(pattern=VISIBLE_TEXT_PATTERN, description="What to look for (same limits as a question).")
     k: PassageCount = Field(5, description="How many passages.")
     mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="Retriever: fused, dense or BM25.")
 

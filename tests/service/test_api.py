@@ -93,7 +93,7 @@ def test_an_emergency_is_flagged_first_and_still_answered(client: TestClient) ->
     assert body["red_flags"][0]["level"] == "emergency"
     assert body["red_flags"][0]["message"]
     assert GENERAL_DISCLAIMER in body["disclaimer"]
-    assert body["abstained"] or body["citations"]
+    assert body["abstained"] is False and body["citations"] and body["sentences"], body
 
 
 def test_every_catalogue_phrase_escalates_and_every_negative_does_not(client: TestClient) -> None:
@@ -199,10 +199,34 @@ def test_odd_characters_do_not_crash(client: TestClient, question: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_lone_surrogate_is_a_clear_422(client: TestClient) -> None:
-    body = b'{"question": "\\ud800 lone surrogate back pain"}'
+def test_a_lone_surrogate_is_cleaned_and_the_question_answered(client: TestClient) -> None:
+    """JSON may carry half of a UTF-16 pair; it becomes a space instead of failing the request."""
+    plain = ask(client, "what can I do about lower back pain at home?")
+    body = b'{"question": "what can I do about lower back pain\\ud800 at home?"}'
     response = client.post("/v1/ask", content=body, headers={"content-type": "application/json"})
-    assert "question:" in assert_error_shape(response, 422, "validation_error")["message"]
+    assert response.status_code == 200, response.text
+    assert response.json()["sentences"] == plain["sentences"] and not plain["abstained"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"", "application/json", 400, "bad_request"),
+        (b"{not json", "application/json", 400, "bad_request"),
+        (b'{"question": "back \xff pain"}', "application/json", 400, "bad_request"),
+        (b"[" * 5000, "application/json", 400, "bad_request"),
+        (b'{"question": "back pain"}', "text/plain", 415, "unsupported_media_type"),
+        (b"null", "application/json", 422, "validation_error"),
+        (b'{"question": 3}', "application/json", 422, "validation_error"),
+        (b'{"question": "back pain", "x": 1}', "application/json", 422, "validation_error"),
+    ],
+)
+def test_unreadable_bodies_are_400_and_wrong_fields_422(
+    client: TestClient, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    """One rule: bytes that are not one JSON document get 400; a JSON document of the wrong shape 422."""
+    response = client.post("/v1/ask", content=body, headers={"content-type": content_type})
+    assert_error_shape(response, status, code)
 
 
 def test_admin_reload_needs_a_configured_key(corpus_index: Path, embedder) -> None:

@@ -49,7 +49,9 @@ BODIES = [
     ("nesting under the cap", b"[" * (MAX_BODY - 1), 400, "bad_request"),
     ("nesting inside the question", b'{"question": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "bad_request"),
     ("invalid UTF-8", b'{"question": "back \xff\xfe pain"}', 400, "bad_request"),
-    ("a lone surrogate", b'{"question": "\\ud800 back pain"}', 422, "validation_error"),
+    ("a lone surrogate", b'{"question": "\\ud800 back pain"}', 200, None),  # cleaned to a space
+    ("only lone surrogates", b'{"question": "\\udfff\\ud800"}', 422, "validation_error"),
+    ("a surrogate pair", b'{"question": "\\ud83d\\ude2d back pain"}', 200, None),
     ("NUL only", b'{"question": "\\u0000\\u0000\\u0000"}', 422, "validation_error"),
     ("NUL and control characters inside", ask_json("".join(map(chr, range(32))) + "back\x00pain\x7f"), 200, None),
     ("a 1000-character token", ask_json("x" * 1000), 200, None),
@@ -70,12 +72,14 @@ BODIES = [
     ("k null", ask_json({"question": "back pain", "k": None}), 200, None),
     ("duplicate keys, last is valid", b'{"question": "x", "question": "back pain", "k": 99, "k": 3}', 200, None),
     ("duplicate keys, last is invalid", b'{"question": "back pain", "k": 3, "k": 99}', 422, "validation_error"),
-    ("empty body", b"", 422, "validation_error"),
+    ("empty body", b"", 400, "bad_request"),
+    ("not JSON", b"{not json", 400, "bad_request"),
+    ("cut short", b'{"question": "back pain"', 400, "bad_request"),
     ("JSON null", b"null", 422, "validation_error"),
     ("JSON array", b'[{"question": "back pain"}]', 422, "validation_error"),
     ("JSON string", b'"back pain"', 422, "validation_error"),
     ("question is an object", b'{"question": {"$ne": ""}}', 422, "validation_error"),
-    ("two documents", b'{"question": "back pain"}{"question": "x"}', 422, "validation_error"),
+    ("two documents", b'{"question": "back pain"}{"question": "x"}', 400, "bad_request"),
     ("UTF-8 byte-order mark", b'\xef\xbb\xbf{"question": "back pain"}', 200, None),
     ("UTF-16", '{"question": "back pain"}'.encode("utf-16"), 200, None),
 ]
@@ -106,9 +110,19 @@ def test_hostile_bodies(hostile: TestClient, body: bytes, status: int, code: str
     ],
 )
 def test_wrong_content_types(hostile: TestClient, content_type: str | None) -> None:
+    """A body not sent as JSON is 415; a JSON content type with another charset is parsed, and fails as JSON (400)."""
     headers = {"content-type": content_type} if content_type else {}
     body = b"question=back+pain" if content_type and "form" in content_type else b"<q>back pain</q>"
-    assert_sane(hostile.post("/v1/ask", content=body, headers=headers), 422, "validation_error")
+    response = hostile.post("/v1/ask", content=body, headers=headers)
+    if content_type and content_type.startswith("application/json"):
+        assert_sane(response, 400, "bad_request")
+    else:
+        assert_sane(response, 415, "unsupported_media_type")
+
+
+def test_a_json_body_without_a_json_content_type_is_415(hostile: TestClient) -> None:
+    response = hostile.post("/v1/ask", content=b'{"question": "back pain"}', headers={"content-type": "text/plain"})
+    assert_sane(response, 415, "unsupported_media_type")
 
 
 @pytest.mark.parametrize(
