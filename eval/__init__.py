@@ -1,4 +1,4 @@
-"""Evaluations of healthqa: labelled questions (eval/data/), calibration, and (next) the retrieval suites."""
+"""Evaluations of healthqa: labelled questions (eval/data/), calibration, the corpus and MedQuAD suites, the gate, and the speed benchmarks (eval/bench/)."""
 
 from eval.questions import LabelledQuestion, load_questions
 

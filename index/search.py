@@ -222,7 +222,8 @@ class SearchIndex:
         Args:
             query: Free text.
             k: How many hits, >= 1.
-            mode: ``hybrid`` (RRF of dense and BM25), ``dense`` or ``sparse``.
+            mode: ``hybrid`` (dense and BM25 fused as ``settings.fusion`` says: convex by default,
+                or reciprocal-rank fusion), ``dense`` or ``sparse``.
             query_vector: The query's embedding, when the caller already has it.
 
         Returns:

@@ -143,7 +143,8 @@ class AskResponse(BaseModel):
     disclaimer: str = Field(description="The cited articles' own disclaimers and a general one.")
     related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
     confidence: float = Field(
-        description="Best sentence-question similarity; below the threshold the service abstains."
+        description="Mean of the best sentence's and the best passage's cosine similarity to the question; "
+        "below the threshold the service abstains."
     )
     index_version: str
     timings_ms: dict[str, float]
