@@ -1,8 +1,8 @@
 """Bounded load on the real server (``healthqa serve`` in a subprocess on loopback, the real index).
 
 - Sustained: 64 concurrent clients, mixed /v1/ask and /v1/search: no 5xx, no socket errors, a p99
-  within the default request timeout (a bound, not a speed test: 64 clients queue on 2 cores), and
-  the server's memory flat after warm-up.
+  within a few rounds of the crowd's work (P99_ROUNDS; a fairness bound, not a speed test), and the
+  server's memory flat after warm-up.
 - Overload: the same crowd against a tiny concurrency cap and rate limit: the only answers are 200,
   503 overloaded and 429 rate_limited, each with Retry-After; readiness still answers meanwhile.
 
@@ -26,14 +26,17 @@ import httpx
 import psutil
 import pytest
 
-from service.config import Settings
 from tests.conftest import ROOT
 from tests.ui.conftest import free_port, stop_process, wait_until_up
 
 pytestmark = pytest.mark.slow
 
 CONCURRENCY = 64
-P99_BOUND_S = Settings.model_fields["request_timeout_s"].default  # 4.2 s measured at load average 6.5 on 2 cores
+# With fair queueing a request waits about one round of the other clients' work, never many: the p99 is
+# bounded by this many rounds of CONCURRENCY requests at the median time of one request sent alone (both
+# # measured in this test, so a slower or busier machine scales both). Measured: 3.5 and 6.8 rounds on 2 cores
+# at load average 13 (other jobs running); the wide margin is for such noise, and a starved request still fails.
+P99_ROUNDS = 10
 QUESTIONS = [
     "is it normal for my knees to ache after the gym?",
     "how should i sleep with sciatica",
@@ -113,13 +116,20 @@ def test_sustained_load_has_no_errors_and_flat_memory(corpus_index: Path, tmp_pa
     settings = {"rate_limit": "1000000/minute", "max_queue": 1000, "queue_wait_s": 60, "request_timeout_s": 60}
     with running_api(corpus_index, tmp_path / "server.log", **settings) as (url, server):
         warm_up = asyncio.run(drive(url, requests=400, deadline_s=30))
+        alone = asyncio.run(drive(url, requests=100, deadline_s=30, concurrency=1))
         before = server.memory_info().rss
         outcomes = asyncio.run(drive(url, requests=1600, deadline_s=45))
         after = server.memory_info().rss
-    statuses = {(o.status, o.code) for o in warm_up + outcomes}
+    statuses = {(o.status, o.code) for o in warm_up + alone + outcomes}
     assert statuses == {(200, "")}, statuses
     assert len(outcomes) >= 200, f"only {len(outcomes)} requests in the deadline"
-    assert p99(outcomes) <= P99_BOUND_S, f"p99 {p99(outcomes):.2f} s over {len(outcomes)} requests"
+    one_request_s = sorted(o.seconds for o in alone)[len(alone) // 2]
+    rounds = p99(outcomes) / (CONCURRENCY * one_request_s)
+    print(f"\np99 {p99(outcomes):.3f} s = {rounds:.2f} rounds of {CONCURRENCY} x {one_request_s * 1000:.1f} ms")  # noqa: T201
+    assert rounds <= P99_ROUNDS, (
+        f"p99 {p99(outcomes):.2f} s over {len(outcomes)} requests is {rounds:.1f} rounds of {CONCURRENCY} clients "
+        f"at {one_request_s * 1000:.1f} ms each (bound {P99_ROUNDS})"
+    )
     growth_mb = (after - before) / 2**20
     assert growth_mb < 50, f"server RSS grew {growth_mb:.1f} MB over {len(outcomes)} requests after warm-up"
 
