@@ -113,15 +113,21 @@ def test_scale_measures_each_size_and_index_with_sane_recall(tiny_scale: dict) -
             sweep = size[method]["sweep"]
             assert [row[name] for row in sweep] == ([1, 256] if method == "hnsw" else [1, 16])
             for row in sweep:
-                assert 0.0 <= row["recall"] <= 1.0
+                # 20 queries of each kind: the overall recall is the mean of the two kinds'.
                 assert set(row["recall_by_kind"]) == {"question", "held_out"}
+                assert row["recall"] == pytest.approx(sum(row["recall_by_kind"].values()) / 2, abs=1e-3)
                 assert row["latency_ms"]["n"] == 40 and row["latency_ms"]["p50"] > 0
-            # A wide search of a tiny corpus is exact or nearly so; the narrowest one is not better.
-            assert sweep[-1]["recall"] >= 0.95 and sweep[0]["recall"] <= sweep[-1]["recall"]
+            # A wide search of a tiny corpus is exact or nearly so; the narrowest one really misses
+            # neighbours (measured 0.47-0.79), so the sweep measures something.
+            assert sweep[-1]["recall"] >= 0.95 and sweep[0]["recall"] < 0.9
             chosen = size[method]["chosen"]
             assert chosen is not None and chosen[name] in (1, 16, 256)
-            assert chosen["at_candidates"]["k"] == 50 and 0.0 <= chosen["at_candidates"]["recall"] <= 1.0
-        assert -1.0 <= size["shape"]["corpus_nn_cosine"] <= 1.0
+            # The chosen setting keeps the target at the product's depth too (measured 0.988-0.9995).
+            assert chosen["at_candidates"]["k"] == 50 and chosen["at_candidates"]["recall"] >= 0.95
+        # The draws cluster as real embeddings do: nearest-neighbour cosine 0.87-0.88 measured, where
+        # uniformly random unit vectors in 32 dimensions give about 0.56.
+        assert 0.75 <= size["shape"]["corpus_nn_cosine"] <= 1.0
+        assert size["shape"]["query_top1_cosine"] >= size["shape"]["query_topk_cosine"]
 
 
 def test_scale_options_refuse_unknown_methods_and_tiny_sizes() -> None:

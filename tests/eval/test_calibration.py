@@ -24,7 +24,9 @@ def index(corpus_index: Path, embedder) -> SearchIndex:
 def test_committed_threshold_matches_a_fresh_calibration(index: SearchIndex) -> None:
     """Fails when the corpus, model or chunker changed without re-running 'healthqa calibrate'."""
     result = calibrate(index, load_catalogue(), QASettings())
-    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=0.02)
+    # The calibration is deterministic (same model, corpus and questions give the same scores); the committed
+    # default keeps three decimals of it, so it may differ only by that rounding (e.g. 0.4182 -> 0.418).
+    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=5e-4)
     assert Settings().abstain_threshold == DEFAULT_ABSTAIN_THRESHOLD
     assert result.auc >= 0.95
 
