@@ -30,7 +30,17 @@ from index.errors import (
 from index.fusion import fuse_rrf
 from index.search import SearchIndex, SearchSettings
 from index.store import Manifest, current_version, list_versions
-from index.types import SEARCH_MODES, Chunk, Document, Hit, PreparedDocument, SearchMode, SentenceRecord, Span
+from index.types import (
+    SEARCH_MODES,
+    Chunk,
+    ChunkerSettings,
+    Document,
+    Hit,
+    PreparedDocument,
+    SearchMode,
+    SentenceRecord,
+    Span,
+)
 
 __all__ = [
     "AUTO_HNSW_FROM",
@@ -41,6 +51,7 @@ __all__ = [
     "BuildReport",
     "BuildSettings",
     "Chunk",
+    "ChunkerSettings",
     "DenseType",
     "Document",
     "EmbedBackend",

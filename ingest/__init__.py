@@ -1,6 +1,7 @@
 """Raw articles to chunks: read, parse, clean, split, then hand to ``index`` to embed and publish."""
 
-from ingest.chunking import ChunkerSettings, chunk_document, split_sentences
+from index import ChunkerSettings
+from ingest.chunking import chunk_document, split_sentences
 from ingest.errors import IngestInputError, NoDocumentsError, Problem, SourceError
 from ingest.loaders import SUFFIXES, LoadResult, clean_text, load_sources
 from ingest.pipeline import IngestResult, chunker_config, ingest

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import blingfire
 
-from index.types import Chunk, Document, PreparedDocument, Span
+from index.types import Chunk, ChunkerSettings, Document, PreparedDocument, Span
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -26,30 +26,6 @@ _ENDS_WITH_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|St|vs|approx
 _HEADING_LINE_MAX_WORDS = 12
 _TERMINAL = (".", "!", "?", ":", ";", '"', "”", ")", "'", "’")
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]: counted once per chunk, not per sentence
-
-
-@dataclass(frozen=True)
-class ChunkerSettings:
-    """How documents are cut; recorded in the index manifest.
-
-    Attributes:
-        max_tokens: Upper bound on a chunk's tokens, special tokens included.
-            Clamped to the embedding model's own limit, so no chunk is ever
-            truncated by the model.
-        overlap_sentences: Sentences repeated at the start of the next chunk.
-        contextualize: Prefix the title and section to the text that is
-            embedded (not to the stored text), so short passages keep their topic.
-    """
-
-    max_tokens: int = 192
-    overlap_sentences: int = 1
-    contextualize: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 16:
-            raise ValueError(f"max_tokens must be >= 16, got {self.max_tokens}")
-        if self.overlap_sentences < 0:
-            raise ValueError(f"overlap_sentences must be >= 0, got {self.overlap_sentences}")
 
 
 @dataclass(frozen=True)

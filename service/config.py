@@ -13,7 +13,7 @@ import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index import DEFAULT_MODEL, EmbedBackend, Embedder, SearchSettings, load_embedder
+from index import DEFAULT_MODEL, BuildSettings, ChunkerSettings, EmbedBackend, Embedder, SearchSettings, load_embedder
 from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
 
 
@@ -42,25 +42,39 @@ class Settings(BaseSettings):
     query_batching: bool = Field(
         True, description="Embed questions that arrive together as one batch (more throughput under load)."
     )
-    chunk_tokens: int = Field(192, ge=16, description="Most tokens in a chunk (clamped to the model's limit).")
-    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    chunk_tokens: int = Field(
+        ChunkerSettings.max_tokens, ge=16, description="Most tokens in a chunk (clamped to the model's limit)."
+    )
+    chunk_overlap: int = Field(
+        ChunkerSettings.overlap_sentences, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
+    )
     dense_type: Literal["flat", "hnsw", "auto"] = Field(
         "auto", description="FAISS index: exact (flat), HNSW, or auto: exact below 50k chunks, HNSW from there."
     )
-    embed_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch at ingest.")
+    embed_batch_size: int = Field(
+        BuildSettings.batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
+    )
     # convex beat RRF on 500 MedQuAD tuning questions (disjoint from the benchmark's 1,000):
     # MRR@10 0.639 vs 0.577, Recall@10 0.860 vs 0.832; alpha 0.1 was the best of 0.05-0.3.
     fusion: Literal["rrf", "convex"] = Field(
-        "convex", description="Hybrid fusion: cosine plus scaled BM25 (convex) or reciprocal-rank (rrf)."
+        SearchSettings.fusion, description="Hybrid fusion: cosine plus scaled BM25 (convex) or reciprocal-rank (rrf)."
     )
-    convex_alpha: float = Field(0.1, ge=0, description="Weight of the scaled BM25 score in convex fusion.")
-    candidates: int = Field(50, ge=1, le=1000, description="Chunks each retriever passes to the fusion.")
-    rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion offset.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in hybrid fusion.")
-    sparse_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in hybrid fusion.")
+    convex_alpha: float = Field(
+        SearchSettings.convex_alpha, ge=0, description="Weight of the scaled BM25 score in convex fusion."
+    )
+    candidates: int = Field(
+        SearchSettings.candidates, ge=1, le=1000, description="Chunks each retriever passes to the fusion."
+    )
+    rrf_k: int = Field(SearchSettings.rrf_k, ge=0, description="Reciprocal-rank-fusion offset.")
+    dense_weight: float = Field(
+        SearchSettings.dense_weight, ge=0, description="Weight of dense ranks in hybrid fusion."
+    )
+    sparse_weight: float = Field(
+        SearchSettings.sparse_weight, ge=0, description="Weight of BM25 ranks in hybrid fusion."
+    )
 
     # Answers
-    answer_k: int = Field(5, ge=1, le=20, description="Passages retrieved for an answer.")
+    answer_k: int = Field(QASettings.k, ge=1, le=20, description="Passages retrieved for an answer.")
     abstain_threshold: float = Field(
         DEFAULT_ABSTAIN_THRESHOLD,
         ge=-1.0,
