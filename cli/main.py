@@ -6,20 +6,25 @@ Exit codes: 0 success, 1 bad input or a failed run (the message says why),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from eval.run import Suite
 from index import (
     SEARCH_MODES,
     BuildSettings,
+    DenseType,
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
@@ -31,6 +36,9 @@ from index import (
 )
 from ingest import ChunkerSettings, IngestInputError, NoDocumentsError, ingest
 from service.config import Settings, get_settings
+
+if TYPE_CHECKING:  # importing the benchmarks is slow; only the commands that run them do
+    from eval.bench import ScaleOptions
 
 app = typer.Typer(
     name="healthqa",
@@ -71,6 +79,14 @@ ModelOption = Annotated[
         "--model", help="Sentence-transformers model folder or name (default: HEALTHQA_MODEL).", show_default=False
     ),
 ]
+
+
+class SuiteChoice(StrEnum):
+    """``--suite`` choices: the names of ``eval.run.Suite`` (a test checks they agree)."""
+
+    corpus = "corpus"
+    medquad_quick = "medquad-quick"
+    medquad = "medquad"
 
 
 def _fail(message: str) -> NoReturn:
@@ -120,7 +136,7 @@ def ingest_command(
     ] = None,
     overlap: Annotated[int | None, typer.Option(help="Sentences shared by neighbouring chunks.", min=0, max=5)] = None,
     dense_type: Annotated[
-        str | None, typer.Option(help="FAISS index type: flat (exact), hnsw (approximate) or auto.")
+        DenseType | None, typer.Option(help="FAISS index type: flat (exact), hnsw (approximate) or auto.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -135,13 +151,11 @@ def ingest_command(
     Example: healthqa ingest corpus/articles --index var/index
     """
     settings = _settings(index, model)
-    if dense_type is not None and dense_type not in ("flat", "hnsw", "auto"):
-        _fail(f"--dense-type must be flat, hnsw or auto, got {dense_type!r}")
     chunker = ChunkerSettings(
         max_tokens=chunk_tokens or settings.chunk_tokens,
         overlap_sentences=settings.chunk_overlap if overlap is None else overlap,
     )
-    build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)  # type: ignore[arg-type]
+    build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)
     try:
         embedder = settings.embedder()
         result = ingest(
@@ -359,7 +373,7 @@ def calibrate_command(index: IndexOption = None, model: ModelOption = None) -> N
 @app.command("eval")
 def eval_command(
     suite: Annotated[
-        list[str] | None,
+        list[SuiteChoice] | None,
         typer.Option(
             "--suite",
             "-s",
@@ -392,15 +406,13 @@ def eval_command(
     from eval.report import write_report
     from eval.run import run_eval
 
-    chosen = suite or ["corpus", "medquad-quick"]
-    unknown = [s for s in chosen if s not in ("corpus", "medquad", "medquad-quick")]
-    if unknown:
-        _fail(f"unknown suite {unknown[0]!r}: choose corpus, medquad-quick or medquad")
+    by_name: dict[str, Suite] = {name: name for name in get_args(Suite)}
+    chosen: list[Suite] = [by_name[s.value] for s in suite] if suite else ["corpus", "medquad-quick"]
     settings = _settings(None, model)
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
         embedder = settings.embedder()
-        results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)  # type: ignore[arg-type]
+        results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)
     except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     failures = check_gate(results, bounds) if bounds is not None else []
@@ -453,7 +465,8 @@ def bench_command(
         ),
     ] = None,
     corpus: Annotated[
-        str, typer.Option(help="Index the query parts run on: shipped (the articles) or medquad (all of MedQuAD).")
+        Literal["shipped", "medquad"],  # eval.bench.run.CorpusName (mypy checks they agree; importing it is slow)
+        typer.Option(help="Index the query parts run on: shipped (the articles) or medquad (all of MedQuAD)."),
     ] = "shipped",
     index: Annotated[
         Path | None,
@@ -523,56 +536,93 @@ def bench_command(
 
       healthqa bench -p scale --real-index var/eval/index-medquad   (1M, realistic)
     """
-    import shutil
-
-    from eval.bench import BenchOptions, ScaleOptions, run_bench, write_bench_report
-    from eval.bench.report import error_lines, summary_lines
+    from eval.bench import BenchOptions, run_bench, write_bench_report
     from eval.bench.server import ServerError
+
+    settings = _settings(None, None)
+    # The in-process app logs every request; hundreds of lines would bury the progress.
+    with _quieter("service", "httpx"):
+        try:
+            options = BenchOptions(
+                parts=tuple(part or ("latency", "load", "ingest", "coldstart", "scale")),
+                corpus=corpus,
+                index_dir=index,
+                work_dir=work_dir,
+                questions=questions,
+                endpoints=tuple(endpoint or ("ask", "search")),
+                concurrency=_counts(concurrency, "--concurrency"),
+                requests=requests,
+                duration=duration,
+                coldstart_runs=coldstart_runs,
+                ingest_records=ingest_records,
+                real_records=real_records,
+                real_index=real_index,
+                scale=_scale_options(
+                    sizes=sizes,
+                    queries=scale_queries,
+                    methods=methods,
+                    hnsw_m=hnsw_m,
+                    ef_construction=ef_construction,
+                    ef_search=ef_search,
+                    nprobe=nprobe,
+                    threads=faiss_threads,
+                ),
+            )
+            results = run_bench(options, settings)
+        except (*USER_ERRORS, ServerError, FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+    _print_bench(results, out_dir, write_bench_report)
+
+
+@contextlib.contextmanager
+def _quieter(*names: str) -> Iterator[None]:
+    """Loggers ``names`` at WARNING for the block; their levels restored after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _scale_options(
+    *,
+    sizes: str,
+    queries: int,
+    methods: str,
+    hnsw_m: int | None,
+    ef_construction: int | None,
+    ef_search: str,
+    nprobe: str,
+    threads: int,
+) -> ScaleOptions:
+    """The scale part's options from the command line's text; a clear error for a bad list."""
+    from eval.bench import ScaleOptions
     from index import HNSWParams
 
-    if corpus not in ("shipped", "medquad"):
-        _fail(f"--corpus must be shipped or medquad, got {corpus!r}")
-    # The in-process app logs every request; hundreds of lines would bury the progress (levels restored after).
-    chatty = [logging.getLogger(name) for name in ("service", "httpx2")]
-    levels = [logger.level for logger in chatty]
-    for logger in chatty:
-        logger.setLevel(logging.WARNING)
-    settings = _settings(None, None)
-    try:
-        defaults = HNSWParams()
-        scale = ScaleOptions(
-            sizes=_counts(sizes, "--sizes"),
-            queries=scale_queries,
-            methods=tuple(m.strip() for m in methods.split(",")),
-            hnsw=HNSWParams(m=hnsw_m or defaults.m, ef_construction=ef_construction or defaults.ef_construction),
-            ef_search=_counts(ef_search, "--ef-search"),
-            nprobe=_counts(nprobe, "--nprobe"),
-            threads=faiss_threads,
-        )
-        options = BenchOptions(
-            parts=tuple(part or ("latency", "load", "ingest", "coldstart", "scale")),
-            corpus=corpus,  # type: ignore[arg-type]
-            index_dir=index,
-            work_dir=work_dir,
-            questions=questions,
-            endpoints=tuple(endpoint or ("ask", "search")),
-            concurrency=_counts(concurrency, "--concurrency"),
-            requests=requests,
-            duration=duration,
-            coldstart_runs=coldstart_runs,
-            ingest_records=ingest_records,
-            real_records=real_records,
-            real_index=real_index,
-            scale=scale,
-        )
-        results = run_bench(options, settings)
-    except (*USER_ERRORS, ServerError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
-    finally:
-        for logger, level in zip(chatty, levels, strict=True):
-            logger.setLevel(level)
+    defaults = HNSWParams()
+    return ScaleOptions(
+        sizes=_counts(sizes, "--sizes"),
+        queries=queries,
+        methods=tuple(m.strip() for m in methods.split(",")),
+        hnsw=HNSWParams(m=hnsw_m or defaults.m, ef_construction=ef_construction or defaults.ef_construction),
+        ef_search=_counts(ef_search, "--ef-search"),
+        nprobe=_counts(nprobe, "--nprobe"),
+        threads=threads,
+    )
+
+
+def _print_bench(results: dict[str, Any], out_dir: Path, write_report: Callable[[dict[str, Any], Path], Path]) -> None:
+    """Write the report under OUT/<time>/ and OUT/latest/, print the summary; exit 1 if requests failed."""
+    import shutil
+
+    from eval.bench.report import error_lines, summary_lines
+
     run_dir = out_dir / results["run_at"].replace(":", "-")
-    report = write_bench_report(results, run_dir)
+    report = write_report(results, run_dir)
     latest = out_dir / "latest"
     shutil.rmtree(latest, ignore_errors=True)
     shutil.copytree(run_dir, latest)

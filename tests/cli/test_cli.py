@@ -9,9 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from cli.main import SuiteChoice
+from eval.run import Suite
 from index import SearchIndex, current_version, list_versions
 from tests.conftest import CORPUS, ROOT
 
@@ -27,6 +30,11 @@ def healthqa(*args: str, env: dict[str, str] | None = None, timeout: float = 300
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})},
     )
+
+
+def test_the_suite_choices_are_the_evaluation_suites() -> None:
+    """``healthqa eval --suite`` offers exactly the suites ``eval.run`` runs (Typer takes an Enum, not a Literal list)."""
+    assert {choice.value for choice in SuiteChoice} == set(get_args(Suite))
 
 
 def test_help_explains_every_command() -> None:
