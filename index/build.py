@@ -26,8 +26,8 @@ from index import store
 from index.dense import DenseType, all_vectors, build_dense, load_dense, resolve_dense_type, save_dense
 from index.embedder import Embedder, Vectors
 from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptError, IndexWriteError
-from index.search import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.sparse import SPARSE_SETTINGS, SparseIndex
+from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import Chunk, Document, PreparedDocument, Span
 
 logger = logging.getLogger(__name__)

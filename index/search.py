@@ -28,14 +28,10 @@ from index.embedder import Embedder, Vectors
 from index.errors import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
 from index.fusion import DEFAULT_RRF_K, fuse_rrf
 from index.sparse import SparseIndex, top_rows
+from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import SEARCH_MODES, Document, Hit, SearchMode, SentenceRecord
 
 logger = logging.getLogger(__name__)
-
-META_NAME = "meta.sqlite"
-DENSE_NAME = "dense.faiss"
-SENTENCES_NAME = "sentences.npy"
-SPARSE_DIR = "bm25"
 
 
 @dataclass(frozen=True)
@@ -309,26 +305,6 @@ class SearchIndex:
             )
             for rank, (row, score) in enumerate(ranked, start=1)
         ]
-
-
-def check_model(manifest: store.Manifest, embedder: Embedder, *, where: Path) -> None:
-    """Refuse an index whose vectors came from another model.
-
-    Raises:
-        EmbeddingMismatchError: naming both models.
-    """
-    if manifest.model.fingerprint != embedder.fingerprint:
-        raise EmbeddingMismatchError(
-            f"index {where} was built with model {manifest.model.name!r} "
-            f"(fingerprint {_short(manifest.model.fingerprint)}), but the configured model is "
-            f"{embedder.name!r} (fingerprint {_short(embedder.fingerprint)}); "
-            "re-run 'healthqa ingest' with this model, or configure the model the index was built with"
-        )
-
-
-def _short(fingerprint: str) -> str:
-    """The first 12 hex digits of a SHA-256 fingerprint, and any variant after it (``+int8``)."""
-    return fingerprint[:12] + fingerprint[64:]
 
 
 def _document(row: sqlite3.Row) -> Document:

@@ -45,7 +45,14 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from index.errors import IndexCorruptError, IndexLockedError, IndexNotBuiltError, IndexWriteError
+from index.embedder import Embedder
+from index.errors import (
+    EmbeddingMismatchError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotBuiltError,
+    IndexWriteError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,11 @@ VERSIONS_DIR = "versions"
 STAGING_PREFIX = ".staging-"
 LOCK_NAME = ".lock"
 KEEP_VERSIONS = 3
+# The files of one version, written by index/build.py and read by index/search.py.
+META_NAME = "meta.sqlite"
+DENSE_NAME = "dense.faiss"
+SENTENCES_NAME = "sentences.npy"
+SPARSE_DIR = "bm25"
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 
 
@@ -441,3 +453,23 @@ def _fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check_model(manifest: Manifest, embedder: Embedder, *, where: Path) -> None:
+    """Refuse an index whose vectors came from another model.
+
+    Raises:
+        EmbeddingMismatchError: naming both models.
+    """
+    if manifest.model.fingerprint != embedder.fingerprint:
+        raise EmbeddingMismatchError(
+            f"index {where} was built with model {manifest.model.name!r} "
+            f"(fingerprint {_short(manifest.model.fingerprint)}), but the configured model is "
+            f"{embedder.name!r} (fingerprint {_short(embedder.fingerprint)}); "
+            "re-run 'healthqa ingest' with this model, or configure the model the index was built with"
+        )
+
+
+def _short(fingerprint: str) -> str:
+    """The first 12 hex digits of a SHA-256 fingerprint, and any variant after it (``+int8``)."""
+    return fingerprint[:12] + fingerprint[64:]
