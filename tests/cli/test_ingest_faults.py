@@ -118,6 +118,7 @@ def test_ingest_killed_at_random_points_keeps_the_published_version_serving(tmp_
     window = time.monotonic() - locked_at  # how long a run holds the lock
     rng = random.Random(5)
     published_gen, kills = 1, 0
+    landed = {"before publishing": 0, "after publishing": 0}  # did the killed run's version go live?
     last_gen = CLI_KILLS + 1
     for gen in range(2, last_gen + 1):
         write_generation(articles, gen)
@@ -130,9 +131,12 @@ def test_ingest_killed_at_random_points_keeps_the_published_version_serving(tmp_
         check_complete(published)
         assert published_gen <= generation_of(published) <= gen  # the old version, or the new one complete
         published_gen = generation_of(published)
+        landed["after publishing" if published_gen == gen else "before publishing"] += 1
         assert serving_generation(holder) == 0  # the reader keeps its version
         del published
     assert kills >= CLI_KILLS - 1  # (a run may just have finished)
+    # The promise covers a kill on either side of the commit only if kills really landed on both.
+    assert all(landed.values()), f"kills did not land on both sides of publishing: {landed}"
     rerun = healthqa("ingest", str(articles), "--index", str(index_dir), "-q")
     assert rerun.returncode == 0, rerun.stderr
     assert "Published index version" in rerun.stdout or "is up to date" in rerun.stdout
@@ -140,7 +144,7 @@ def test_ingest_killed_at_random_points_keeps_the_published_version_serving(tmp_
     assert holder.reload().index_version == current_version(index_dir)
     assert serving_generation(holder) == last_gen and holder.current is not None
     check_complete(holder.current)
-    print(f"\n{kills} healthqa ingest processes killed while holding the lock")  # noqa: T201
+    print(f"\n{kills} healthqa ingest processes killed while holding the lock: {landed}")  # noqa: T201
 
 
 def test_a_full_disk_is_a_clear_error_and_damages_nothing(tmp_path: Path, embedder) -> None:
