@@ -29,6 +29,8 @@ from typing import Final, Literal, cast
 
 import yaml
 
+from service.text import strip_invisible
+
 __all__ = [
     "DEFAULT_CATALOGUE_PATH",
     "RedFlag",
@@ -236,7 +238,7 @@ def _phrases(raw: object, label: str, *, minimum: int) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------------- normalising
 
-_LINE_BREAKS: Final = frozenset("\n\r\v\f\x85\u2028\u2029")
+_LINE_BREAKS: Final = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
 _QUOTES: Final = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"}
     | {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2013": " , ", "\u2014": " , "}
@@ -277,6 +279,7 @@ def normalise(text: str) -> str:
     whitespace collapsed.
     """
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    text = strip_invisible(_LINE_BREAKS.sub(" ; ", text))  # line breaks end a clause; see service/text.py
     text = "".join(_clean_char(char) for char in text)
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
@@ -284,14 +287,12 @@ def normalise(text: str) -> str:
 
 
 def _clean_char(char: str) -> str:
-    if char in _LINE_BREAKS:
-        return " ; "
-    category = unicodedata.category(char)
-    if category[0] == "C":  # control, format (zero-width, BOM, soft hyphen), surrogate, private, unassigned
-        return " " if char == "\t" else ""
-    if category in ("So", "Sk"):  # emoji and other symbols
-        return " "
-    return char
+    # Emoji and other symbols, and what strip_invisible leaves of category C (tab, private use, unassigned,
+    # surrogates), separate words.
+    return " " if unicodedata.category(char) in _SPACE_CATEGORIES else char
+
+
+_SPACE_CATEGORIES: Final = frozenset({"So", "Sk", "Cc", "Co", "Cn", "Cs"})
 
 
 # ---------------------------------------------------------------------------------------------- scopes

@@ -179,7 +179,7 @@ BENIGN = [
     "my brother has sciatica in both legs, how can i help him",
     "someone at work had cauda equina, im scared, my back aches a bit",
     # information requests
-    "i read about cauda equina, what is it?",
+    "a physio mentioned cauda equina in a talk at our club, can you explain that term",
     "what are red flags for back pain?",
     "what are the warning signs of cauda equina syndrome?",
     "what is cauda equina",
