@@ -265,6 +265,10 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\bu\b", "you"),
         (r"\bur\b", "your"),
         (r"\bppl\b", "people"),
+        # Misspellings of words every rule leans on (seen in people's messages); the terms cover the rest.
+        (r"\b(?:leggs|lgs|lges)\b", "legs"),
+        (r"\b(?:bak|bck|bakc)\b", "back"),
+        (r"\b(?:killin|kiling)\b", "killing"),
         (r"\s+", " "),
     )
 )
@@ -353,7 +357,7 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|sister|gran|granny|grandma|grandmother|grandad|granddad|grandpa|grandfather|nan|nana|nanna|uncle|aunt"
     r"|auntie|cousin|colleague|coworker|boss|neighbou?r|flatmate|roommate|housemate|client|patients?|fiancee?"
     r"|in laws?|stepdad|stepmum|stepmom|niece|nephew|teammate|doctor|gp|physio|nurse|consultant|surgeon|chiro"
-    r"|osteopath|family|relatives?)\b"
+    r"|osteopath|family|relatives?)s?\b"  # "my brothers leg": a possessive without its apostrophe
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
 )
 # "me and my partner", "my wife and i": the user is part of the subject.
@@ -363,7 +367,10 @@ _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
     r"|wake|leave|let) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
     r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
-    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?)"
+    r"|(?:hes|shes) (?:been|got|not|now|so|really)"
+    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
+    r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112))\b"
 )
 _INFO_CUE: Final = re.compile(

@@ -274,6 +274,42 @@ def test_lay_wording_is_recognised_at_its_level(question: str, level: str) -> No
     assert flags and flags[0].level == level, flags
 
 
+@pytest.mark.parametrize(
+    ("question", "rule_id"),
+    [
+        ("my wife says it feels numb between her legs and her back is agony", "cauda-equina-saddle-numbness"),
+        ("grandad has wet himself twice and his back is really bad", "cauda-equina-incontinence"),
+        ("my son came off his scooter, his wrist is pointing the wrong way", "possible-fracture-or-dislocation"),
+        ("hes been shivery all day and his elbow is red and swollen", "hot-swollen-joint-with-fever"),
+    ],
+)
+def test_third_person_words_count_when_the_person_is_with_the_user(question: str, rule_id: str) -> None:
+    assert rule_id in rules_for(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my brothers knee went hot and swollen with a fever last year, mine is just stiff",
+        "my flatmates calf swelled up after her flight, can long trips cause that?",
+        "my uncle has bowel cancer and tingling feet, what helps neuropathy?",
+    ],
+)
+def test_someone_elses_signs_with_no_sign_they_are_present_raise_nothing(question: str) -> None:
+    assert rules_for(question) == []
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "rule_id"),
+    [
+        ("cant feel my leggs and my bak is agony", "both-legs-weak-or-numb"),
+        ("both lges numb and bck killin me", "both-legs-weak-or-numb"),
+    ],
+)
+def test_common_misspellings_are_folded(misspelt: str, rule_id: str) -> None:
+    assert rule_id in rules_for(misspelt)
+
+
 # ---------------------------------------------------------------------------------------------- robustness
 
 
@@ -352,22 +388,22 @@ def tune_questions() -> list[dict[str, object]]:
     return [row for row in rows if row["split"] == "tune"]
 
 
-def test_tune_split_recall_levels_and_false_alarms() -> None:
+def test_tune_split_recall_at_level_and_false_alarms() -> None:
+    """Strict, as the eval gate counts it: an emergency needs an emergency flag, an urgent question at least urgent."""
     rows = tune_questions()
     red = [row for row in rows if row["kind"] == "red_flag"]
     assert red, "the tune split has red-flag questions"
-    missed, too_low = [], []
+    below_level = []
     for row in red:
         flags = detect_red_flags(str(row["question"]), CATALOGUE)
-        if not flags:
-            missed.append(row["id"])
-        elif RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
-            too_low.append(row["id"])
-    assert missed == [], "every red-flag question is flagged"
-    assert len(too_low) <= 0.1 * len(red), too_low
+        if not flags or RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
+            below_level.append(row["id"])
+    assert below_level == [], "every red-flag question is flagged at its level or higher"
 
     benign_flagged = [row["id"] for row in rows if row["kind"] == "benign" and rules_for(str(row["question"]))]
     assert benign_flagged == []
-    others = [row for row in rows if row["kind"] in ("answerable", "out_of_scope")]
-    false_alarms = [row["id"] for row in others if rules_for(str(row["question"]))]
-    assert len(false_alarms) <= 3, false_alarms
+    answerable = [row for row in rows if row["kind"] == "answerable"]
+    false_alarms = [row["id"] for row in answerable if rules_for(str(row["question"]))]
+    assert len(false_alarms) <= 0.02 * len(answerable), false_alarms
+    out_of_scope = [row["id"] for row in rows if row["kind"] == "out_of_scope" and rules_for(str(row["question"]))]
+    assert out_of_scope == []
