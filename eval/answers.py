@@ -76,7 +76,7 @@ class AnswerReport:
 
     def red_flag_counts(self) -> dict[str, str]:
         """The red-flag and false-alarm rates with their counts ("100.0% (6/6)"), for the report."""
-        counts = {}
+        counts: dict[str, str] = {}
         for name in ("red_flag_recall_at_level", "red_flag_under_triage", "red_flag_over_triage", "red_flag_missed"):
             counts |= {f"{name}.{level}": str(rate) for level, rate in getattr(self, name).items()}
         counts |= {f"false_alarms.{kind}": str(rate) for kind, rate in self.false_alarms.items()}
