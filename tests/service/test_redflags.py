@@ -310,6 +310,57 @@ def test_common_misspellings_are_folded(misspelt: str, rule_id: str) -> None:
     assert rule_id in rules_for(misspelt)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my finger is bent sideways after catching the ball and i cant straighten it",
+        "ankle made a cracking noise when i landed and theres no way i can stand on it",
+        "my calf is hard as a rock and the pain is through the roof since the tackle",
+        "leg swelled up after the long drive and now im gasping for breath",
+        "fell off the climbing wall and my hand has gone pale and cold",
+        "had bowel cancer, now my legs are unsteady and i keep tripping",
+        "jaw and left arm ache with this upper back pain and im sweaty",
+        "neck is stiff, got a temperature and the light hurts my eyes",
+    ],
+)
+def test_lay_paraphrases_of_joint_limb_heart_and_infection_signs_are_emergencies(question: str) -> None:
+    flags = detect_red_flags(question, CATALOGUE)
+    assert flags and flags[0].level == "emergency", flags
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "knee is hot to touch and puffed up and i feel shivery and rough",
+        "my calf is swollen and tender and warm, took a long haul flight last week",
+        "pain in the middle of my upper back between my shoulder blades",
+        "i inject gear and my back has been killing me for a week",
+        "im on immunosuppressants for crohns and have new back pain",
+    ],
+)
+def test_lay_paraphrases_of_same_day_signs_are_at_least_urgent(question: str) -> None:
+    assert detect_red_flags(question, CATALOGUE), question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my knee is sore but its not hot or swollen and no fever",
+        "had a scan and the clot was ruled out, calf still a bit sore",
+        "knocked my shin on the table yesterday, bruised but settling",
+        "calf cramp last night that went away after stretching",
+        "how much ibuprofen for a swollen knee",
+        "can i take aspirin to prevent blood clots on a flight",
+        "upper back is tight after rowing but no pain really",
+        "my legs are tired and heavy after a long hike",
+        "what does compartment syndrome feel like",
+        "sore hamstring after sprinting, can i still train",
+    ],
+)
+def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
+    assert rules_for(question) == []
+
+
 # ---------------------------------------------------------------------------------------------- robustness
 
 
