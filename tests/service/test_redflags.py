@@ -321,6 +321,14 @@ def test_common_misspellings_are_folded(misspelt: str, rule_id: str) -> None:
         "had bowel cancer, now my legs are unsteady and i keep tripping",
         "jaw and left arm ache with this upper back pain and im sweaty",
         "neck is stiff, got a temperature and the light hurts my eyes",
+        "back went at work, now i cant tell if i need a wee or not",
+        "pain started in my chest and went through to my back, im cold and sweaty",
+        "broke out in a sweat with this pain between my shoulders, feel like throwing up",
+        "think my kneecap has slipped out, its gone sideways",
+        "my ankle is huge and purple and i cant walk on it after falling off the kerb",
+        "fever 39 and i cant lift my foot, back pain too",
+        "collarbone looks like its got a lump sticking up after i fell off my bike",
+        "both my legs have gone heavy and wont do what i tell them, back agony",
     ],
 )
 def test_lay_paraphrases_of_joint_limb_heart_and_infection_signs_are_emergencies(question: str) -> None:
@@ -336,6 +344,10 @@ def test_lay_paraphrases_of_joint_limb_heart_and_infection_signs_are_emergencies
         "pain in the middle of my upper back between my shoulder blades",
         "i inject gear and my back has been killing me for a week",
         "im on immunosuppressants for crohns and have new back pain",
+        "im an iv drug user and my back is agony",
+        "had a discectomy 3 weeks ago and now my back hurts more and more",
+        "my wrist is throbbing and swollen and i feel fluey",
+        "calf swollen up since the plane, painful to walk",
     ],
 )
 def test_lay_paraphrases_of_same_day_signs_are_at_least_urgent(question: str) -> None:
@@ -355,6 +367,15 @@ def test_lay_paraphrases_of_same_day_signs_are_at_least_urgent(question: str) ->
         "my legs are tired and heavy after a long hike",
         "what does compartment syndrome feel like",
         "sore hamstring after sprinting, can i still train",
+        "no numbness, no weakness, no bladder issues, just sore",
+        "my knee swelled a bit after football, no heat, no temperature",
+        "years ago i had a dvt, now i just want tips for flights",
+        "my gp ruled out a blood clot, calf still tight",
+        "what are the signs of a heart attack in women",
+        "is it normal for my legs to feel heavy after squats",
+        "my ankle clicks but doesnt hurt",
+        "had a fracture in my wrist as a kid, now it aches when its cold",
+        "my back hurts when i cough, no fever, no other symptoms",
     ],
 )
 def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
