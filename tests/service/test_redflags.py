@@ -342,7 +342,7 @@ def test_lay_paraphrases_of_joint_limb_heart_and_infection_signs_are_emergencies
         "knee is hot to touch and puffed up and i feel shivery and rough",
         "my calf is swollen and tender and warm, took a long haul flight last week",
         "pain in the middle of my upper back between my shoulder blades",
-        "i inject gear and my back has been killing me for a week",
+        "im injecting drugs again and my back has been killing me for a week",
         "im on immunosuppressants for crohns and have new back pain",
         "im an iv drug user and my back is agony",
         "had a discectomy 3 weeks ago and now my back hurts more and more",
