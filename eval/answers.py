@@ -19,6 +19,7 @@ from service.qa import Answer, QASettings, answer_question
 from service.redflags import RedFlagCatalogue
 
 _LEVEL_ORDER = {"urgent": 1, "emergency": 2}
+RED_FLAG_LEVELS = ("emergency", "urgent")
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,14 @@ class AnswerReport:
     expected_sentence_cited: Rate
     answered_in_scope: Rate
     declined_out_of_scope: Rate
-    red_flag_recall: dict[str, Rate]
-    red_flag_at_level: Rate
+    # Red flags, strictly: a labelled question counts as recalled only when a flag at its level or higher fires
+    # (an emergency needs an emergency flag). Under-triage: an emergency flagged only as urgent. Over-triage:
+    # an urgent question flagged as an emergency (safe, reported apart). Missed: no flag at all.
+    red_flag_recall_at_level: dict[str, Rate]
+    red_flag_under_triage: dict[str, Rate]
+    red_flag_over_triage: dict[str, Rate]
+    red_flag_missed: dict[str, Rate]
+    # Share of the questions of each kind (benign look-alike, answerable, out of scope) that raised any flag.
     false_alarms: dict[str, Rate]
     citation_integrity_answered: Rate  # over answered questions only: an abstention has nothing to check
     failures: list[str] = field(default_factory=list)
@@ -60,13 +67,21 @@ class AnswerReport:
                 "expected_sentence_cited",
                 "answered_in_scope",
                 "declined_out_of_scope",
-                "red_flag_at_level",
                 "citation_integrity_answered",
             )
         }
-        flat |= {f"red_flag_recall.{level}": rate.value for level, rate in self.red_flag_recall.items()}
+        for name in ("red_flag_recall_at_level", "red_flag_under_triage", "red_flag_over_triage", "red_flag_missed"):
+            flat |= {f"{name}.{level}": rate.value for level, rate in getattr(self, name).items()}
         flat |= {f"false_alarms.{kind}": rate.value for kind, rate in self.false_alarms.items()}
         return flat
+
+    def red_flag_counts(self) -> dict[str, str]:
+        """The red-flag and false-alarm rates with their counts ("100.0% (6/6)"), for the report."""
+        counts: dict[str, str] = {}
+        for name in ("red_flag_recall_at_level", "red_flag_under_triage", "red_flag_over_triage", "red_flag_missed"):
+            counts |= {f"{name}.{level}": str(rate) for level, rate in getattr(self, name).items()}
+        counts |= {f"false_alarms.{kind}": str(rate) for kind, rate in self.false_alarms.items()}
+        return counts
 
 
 def _norm(text: str) -> str:
@@ -135,10 +150,15 @@ def evaluate_answers(
             if q.answer_sentences:
                 count("expected_sentence_cited", _quotes_expected(answer, q.answer_sentences))
         if q.kind == "red_flag" and q.red_flag_level:
-            count(f"recall_{q.red_flag_level}", bool(levels))
-            count("at_level", any(_LEVEL_ORDER[level] >= _LEVEL_ORDER[q.red_flag_level] for level in levels))
-            if not levels:
-                failures.append(f"{q.id} red flag missed ({q.red_flag_level}): {q.question!r}")
+            wanted = _LEVEL_ORDER[q.red_flag_level]
+            highest = max((_LEVEL_ORDER[level] for level in levels), default=0)
+            count(f"at_level_{q.red_flag_level}", highest >= wanted)
+            count(f"under_{q.red_flag_level}", 0 < highest < wanted)
+            count(f"over_{q.red_flag_level}", highest > wanted)
+            count(f"missed_{q.red_flag_level}", highest == 0)
+            if highest < wanted:
+                got = "nothing" if not levels else f"only {'/'.join(sorted(levels))}"
+                failures.append(f"{q.id} red flag below its level ({q.red_flag_level}, got {got}): {q.question!r}")
         elif q.kind != "red_flag":
             count(f"false_alarm_{q.kind}", bool(levels))
             if levels:
@@ -161,8 +181,11 @@ def evaluate_answers(
         expected_sentence_cited=rate("expected_sentence_cited"),
         answered_in_scope=rate("answered_in_scope"),
         declined_out_of_scope=rate("declined_out_of_scope"),
-        red_flag_recall={level: rate(f"recall_{level}") for level in ("emergency", "urgent")},
-        red_flag_at_level=rate("at_level"),
+        red_flag_recall_at_level={level: rate(f"at_level_{level}") for level in RED_FLAG_LEVELS},
+        # Only an emergency can be under-triaged and only an urgent question over-triaged (two levels).
+        red_flag_under_triage={"emergency": rate("under_emergency")},
+        red_flag_over_triage={"urgent": rate("over_urgent")},
+        red_flag_missed={level: rate(f"missed_{level}") for level in RED_FLAG_LEVELS},
         false_alarms={kind: rate(f"false_alarm_{kind}") for kind in ("benign", "answerable", "out_of_scope")},
         citation_integrity_answered=rate("citation_integrity_answered"),
         failures=failures,

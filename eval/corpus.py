@@ -48,6 +48,7 @@ def run_corpus_suite(
                 "citation_integrity_answered",
             )
         },
+        "red_flag_counts": answers.red_flag_counts(),
         "confidences": answers.confidences,
         "abstain_threshold": qa.abstain_threshold,
         "failures": answers.failures,

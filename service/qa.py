@@ -22,6 +22,7 @@ import numpy as np
 
 from index import Hit, SearchIndex, SentenceRecord
 from service.redflags import RedFlag, RedFlagCatalogue, detect_red_flags
+from service.text import strip_invisible
 
 GENERAL_DISCLAIMER = (
     "This is general health information, not medical advice or a diagnosis. "
@@ -57,13 +58,6 @@ class QuestionError(ValueError):
     """A question that cannot be asked: empty, or over the length limit."""
 
 
-# Control and invisible characters: replaced by spaces before a question is used.
-INVISIBLE_CHARACTERS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff"
-# A question must hold at least one character that is neither white space nor invisible.
-VISIBLE_TEXT_PATTERN = rf"[^\s{INVISIBLE_CHARACTERS}]"
-_CONTROL = re.compile(f"[{INVISIBLE_CHARACTERS}]")
-
-
 def clean_question(value: str, *, field: str = "question", limit: int = 1000) -> str:
     """Normalise a user's text: NFC, no control or invisible characters, no lone surrogates.
 
@@ -73,7 +67,7 @@ def clean_question(value: str, *, field: str = "question", limit: int = 1000) ->
     if len(value) > limit:
         raise QuestionError(f"{field}: is {len(value)} characters long; the limit is {limit}")
     text = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot reach the tokenizer
-    text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    text = strip_invisible(unicodedata.normalize("NFC", text)).strip()
     if not text:
         raise QuestionError(f"{field}: must not be empty or only whitespace")
     return text

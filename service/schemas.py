@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from service.qa import VISIBLE_TEXT_PATTERN
+from service.text import VISIBLE_TEXT_PATTERN
 
 MAX_K = 20
 

@@ -37,5 +37,7 @@ def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -
     assert report.first_citation_right.value >= 0.85, report.failures
     assert report.answered_in_scope.value >= 0.9
     assert report.declined_out_of_scope.value >= 0.9
-    assert report.red_flag_recall["emergency"].value == 1.0 and report.red_flag_recall["urgent"].value == 1.0
+    recall = report.red_flag_recall_at_level
+    assert recall["emergency"].value == 1.0 and recall["urgent"].value >= 0.9, report.failures
+    assert report.red_flag_under_triage["emergency"].hits == 0, report.failures
     assert report.false_alarms["benign"].value == 0.0

@@ -179,7 +179,7 @@ BENIGN = [
     "my brother has sciatica in both legs, how can i help him",
     "someone at work had cauda equina, im scared, my back aches a bit",
     # information requests
-    "i read about cauda equina, what is it?",
+    "a physio mentioned cauda equina in a talk at our club, can you explain that term",
     "what are red flags for back pain?",
     "what are the warning signs of cauda equina syndrome?",
     "what is cauda equina",
@@ -274,6 +274,114 @@ def test_lay_wording_is_recognised_at_its_level(question: str, level: str) -> No
     assert flags and flags[0].level == level, flags
 
 
+@pytest.mark.parametrize(
+    ("question", "rule_id"),
+    [
+        ("my wife says it feels numb between her legs and her back is agony", "cauda-equina-saddle-numbness"),
+        ("grandad has wet himself twice and his back is really bad", "cauda-equina-incontinence"),
+        ("my son came off his scooter, his wrist is pointing the wrong way", "possible-fracture-or-dislocation"),
+        ("hes been shivery all day and his elbow is red and swollen", "hot-swollen-joint-with-fever"),
+    ],
+)
+def test_third_person_words_count_when_the_person_is_with_the_user(question: str, rule_id: str) -> None:
+    assert rule_id in rules_for(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my brothers knee went hot and swollen with a fever last year, mine is just stiff",
+        "my flatmates calf swelled up after her flight, can long trips cause that?",
+        "my uncle has bowel cancer and tingling feet, what helps neuropathy?",
+    ],
+)
+def test_someone_elses_signs_with_no_sign_they_are_present_raise_nothing(question: str) -> None:
+    assert rules_for(question) == []
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "rule_id"),
+    [
+        ("cant feel my leggs and my bak is agony", "both-legs-weak-or-numb"),
+        ("both lges numb and bck killin me", "both-legs-weak-or-numb"),
+    ],
+)
+def test_common_misspellings_are_folded(misspelt: str, rule_id: str) -> None:
+    assert rule_id in rules_for(misspelt)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my finger is bent sideways after catching the ball and i cant straighten it",
+        "ankle made a cracking noise when i landed and theres no way i can stand on it",
+        "my calf is hard as a rock and the pain is through the roof since the tackle",
+        "leg swelled up after the long drive and now im gasping for breath",
+        "fell off the climbing wall and my hand has gone pale and cold",
+        "had bowel cancer, now my legs are unsteady and i keep tripping",
+        "jaw and left arm ache with this upper back pain and im sweaty",
+        "neck is stiff, got a temperature and the light hurts my eyes",
+        "back went at work, now i cant tell if i need a wee or not",
+        "pain started in my chest and went through to my back, im cold and sweaty",
+        "broke out in a sweat with this pain between my shoulders, feel like throwing up",
+        "think my kneecap has slipped out, its gone sideways",
+        "my ankle is huge and purple and i cant walk on it after falling off the kerb",
+        "fever 39 and i cant lift my foot, back pain too",
+        "collarbone looks like its got a lump sticking up after i fell off my bike",
+        "both my legs have gone heavy and wont do what i tell them, back agony",
+    ],
+)
+def test_lay_paraphrases_of_joint_limb_heart_and_infection_signs_are_emergencies(question: str) -> None:
+    flags = detect_red_flags(question, CATALOGUE)
+    assert flags and flags[0].level == "emergency", flags
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "knee is hot to touch and puffed up and i feel shivery and rough",
+        "my calf is swollen and tender and warm, took a long haul flight last week",
+        "pain in the middle of my upper back between my shoulder blades",
+        "im injecting drugs again and my back has been killing me for a week",
+        "im on immunosuppressants for crohns and have new back pain",
+        "im an iv drug user and my back is agony",
+        "had a discectomy 3 weeks ago and now my back hurts more and more",
+        "my wrist is throbbing and swollen and i feel fluey",
+        "calf swollen up since the plane, painful to walk",
+    ],
+)
+def test_lay_paraphrases_of_same_day_signs_are_at_least_urgent(question: str) -> None:
+    assert detect_red_flags(question, CATALOGUE), question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my knee is sore but its not hot or swollen and no fever",
+        "had a scan and the clot was ruled out, calf still a bit sore",
+        "knocked my shin on the table yesterday, bruised but settling",
+        "calf cramp last night that went away after stretching",
+        "how much ibuprofen for a swollen knee",
+        "can i take aspirin to prevent blood clots on a flight",
+        "upper back is tight after rowing but no pain really",
+        "my legs are tired and heavy after a long hike",
+        "what does compartment syndrome feel like",
+        "sore hamstring after sprinting, can i still train",
+        "no numbness, no weakness, no bladder issues, just sore",
+        "my knee swelled a bit after football, no heat, no temperature",
+        "years ago i had a dvt, now i just want tips for flights",
+        "my gp ruled out a blood clot, calf still tight",
+        "what are the signs of a heart attack in women",
+        "is it normal for my legs to feel heavy after squats",
+        "my ankle clicks but doesnt hurt",
+        "had a fracture in my wrist as a kid, now it aches when its cold",
+        "my back hurts when i cough, no fever, no other symptoms",
+    ],
+)
+def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
+    assert rules_for(question) == []
+
+
 # ---------------------------------------------------------------------------------------------- robustness
 
 
@@ -352,22 +460,22 @@ def tune_questions() -> list[dict[str, object]]:
     return [row for row in rows if row["split"] == "tune"]
 
 
-def test_tune_split_recall_levels_and_false_alarms() -> None:
+def test_tune_split_recall_at_level_and_false_alarms() -> None:
+    """Strict, as the eval gate counts it: an emergency needs an emergency flag, an urgent question at least urgent."""
     rows = tune_questions()
     red = [row for row in rows if row["kind"] == "red_flag"]
     assert red, "the tune split has red-flag questions"
-    missed, too_low = [], []
+    below_level = []
     for row in red:
         flags = detect_red_flags(str(row["question"]), CATALOGUE)
-        if not flags:
-            missed.append(row["id"])
-        elif RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
-            too_low.append(row["id"])
-    assert missed == [], "every red-flag question is flagged"
-    assert len(too_low) <= 0.1 * len(red), too_low
+        if not flags or RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
+            below_level.append(row["id"])
+    assert below_level == [], "every red-flag question is flagged at its level or higher"
 
     benign_flagged = [row["id"] for row in rows if row["kind"] == "benign" and rules_for(str(row["question"]))]
     assert benign_flagged == []
-    others = [row for row in rows if row["kind"] in ("answerable", "out_of_scope")]
-    false_alarms = [row["id"] for row in others if rules_for(str(row["question"]))]
-    assert len(false_alarms) <= 3, false_alarms
+    answerable = [row for row in rows if row["kind"] == "answerable"]
+    false_alarms = [row["id"] for row in answerable if rules_for(str(row["question"]))]
+    assert len(false_alarms) <= 0.02 * len(answerable), false_alarms
+    out_of_scope = [row["id"] for row in rows if row["kind"] == "out_of_scope" and rules_for(str(row["question"]))]
+    assert out_of_scope == []
