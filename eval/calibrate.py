@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from eval.questions import LabelledQuestion, load_questions
@@ -152,5 +152,5 @@ def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
     )
 
 
-def _pipeline():  # type: ignore[no-untyped-def]  # scikit-learn's Pipeline is untyped
+def _pipeline() -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(C=REGULARISATION_C))

@@ -9,8 +9,8 @@ import pytest
 from eval.answers import evaluate_answers
 from eval.calibrate import calibrate
 from index import SearchIndex
-from service.config import Settings
 from service.abstention import DEFAULT_ABSTENTION
+from service.config import Settings
 from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
 from service.redflags import load_catalogue
 

@@ -39,7 +39,7 @@ title: Wrist strength for lifters
 Kettlebell swings can make the wrists stronger when they are done with good form and rest days.
 Wrist curls with a light weight are another way to build grip.
 """,
-    "ferret-care": f"""---
+    "ferret-care": """---
 id: ferret-care
 title: Ferret bedding
 corrected_sentences:
