@@ -9,9 +9,11 @@ different rule declines them before any similarity is computed (``eval/answers.p
 its confidence figures for the same reason).
 
 Steps, all deterministic:
-1. For each candidate feature set, 5-fold stratified cross-validation (fixed seed) of a logistic
-   regression (standardised features) on the tuning questions gives a ROC AUC; the set with the best
-   AUC wins, the smaller set on a tie (rounded to 3 decimals).
+1. Each candidate feature set is scored out of fold: a logistic regression (standardised features) is
+   cross-validated on the tuning questions (5 stratified folds, repeated with seeds 0-9); on the
+   out-of-fold scores, the operating point of step 3 is found and its Youden's J averaged over the
+   repeats. The best mean J wins (rounded to 3 decimals), then the best mean ROC AUC, then the smaller
+   set. J at the operating point, not AUC, because the service uses one threshold, not the whole curve.
 2. That model is fitted on all tuning questions and its weights converted to the raw feature scale.
 3. The threshold maximises Youden's J (in-scope answered minus out-of-scope answered) on the ROC
    curve of the fitted model's confidences, among the thresholds that answer at least
@@ -44,7 +46,7 @@ FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     ("passage", "sentence", "agree"),
 )
 CV_FOLDS = 5
-CV_SEED = 0
+CV_REPEATS = 10
 # The least share of in-scope tuning questions a threshold must answer to be chosen.
 MIN_ANSWER_RATE = 0.95
 # scikit-learn's default inverse regularisation strength; features are standardised first.
@@ -55,6 +57,9 @@ REGULARISATION_C = 1.0
 class FeatureSetScore:
     features: tuple[str, ...]
     cv_auc: float
+    cv_youden_j: float
+    cv_answered_in_scope: float
+    cv_declined_out_of_scope: float
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,13 @@ class Calibration:
 
     def table(self) -> list[str]:
         """The tables the choice was made from, as printed by ``healthqa calibrate``."""
-        lines = ["feature set                      5-fold CV ROC AUC"]
+        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)  Youden J  answered  declined  ROC AUC"]
         for row in self.feature_sets:
             mark = "*" if row.features == self.model.features else " "
-            lines.append(f"{mark} {' + '.join(row.features):<32} {row.cv_auc:.3f}")
+            lines.append(
+                f"{mark} {' + '.join(row.features):<32} {row.cv_youden_j:9.3f} {row.cv_answered_in_scope:9.3f} "
+                f"{row.cv_declined_out_of_scope:9.3f} {row.cv_auc:8.3f}"
+            )
         lines += [
             "",
             f"threshold  answered in scope  declined out of scope  Youden J   (eligible: answered >= {MIN_ANSWER_RATE})",
@@ -120,13 +128,10 @@ def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
     every = tuple(dict.fromkeys(name for subset in FEATURE_SETS for name in subset))
     matrix = feature_matrix(questions, index, settings, every)
     labels = np.array([q.in_scope for q in questions])
-    folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=CV_SEED)
-    scores = []
-    for subset in FEATURE_SETS:
-        x = matrix[:, [every.index(name) for name in subset]]
-        predicted = cross_val_predict(_pipeline(), x, labels, cv=folds, method="decision_function")
-        scores.append(FeatureSetScore(subset, float(roc_auc_score(labels, predicted))))
-    chosen = max(scores, key=lambda s: (round(s.cv_auc, 3), -len(s.features))).features
+    scores = [
+        _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels) for subset in FEATURE_SETS
+    ]
+    chosen = max(scores, key=lambda s: (round(s.cv_youden_j, 3), round(s.cv_auc, 3), -len(s.features))).features
     x = matrix[:, [every.index(name) for name in chosen]]
     pipeline = _pipeline().fit(x, labels)
     scaler, regression = pipeline[0], pipeline[1]
@@ -137,8 +142,7 @@ def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
     fpr, tpr, observed = roc_curve(labels, confidences)
     # roc_curve's thresholds are observed confidences; answer at >= threshold, so step just below it.
     thresholds = [float(np.round(t - 1e-4, 4)) if np.isfinite(t) else 1.0 for t in observed]
-    # The first of equal J is the highest threshold: it declines the most at the same answer rate.
-    best = int(np.argmax(np.where(tpr >= MIN_ANSWER_RATE, tpr - fpr, -np.inf)))
+    best = _operating_point(tpr, fpr)
     model = AbstentionModel(chosen, unthresholded.weights, bias, threshold=thresholds[best])
     answered = confidences >= model.threshold
     return Calibration(
@@ -150,6 +154,27 @@ def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
         feature_sets=tuple(scores),
         roc=tuple(ThresholdRow(t, float(tp), float(1 - fp)) for t, tp, fp in zip(thresholds, tpr, fpr, strict=True)),
     )
+
+
+def _out_of_fold(features: tuple[str, ...], x: np.ndarray, labels: np.ndarray) -> FeatureSetScore:
+    """Mean AUC and operating point of out-of-fold scores over ``CV_REPEATS`` shuffles of the folds."""
+    rows = []
+    for seed in range(CV_REPEATS):
+        folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
+        predicted = cross_val_predict(_pipeline(), x, labels, cv=folds, method="decision_function")
+        fpr, tpr, _ = roc_curve(labels, predicted)
+        point = _operating_point(tpr, fpr)
+        rows.append((float(roc_auc_score(labels, predicted)), tpr[point] - fpr[point], tpr[point], 1 - fpr[point]))
+    auc, youden_j, answered, declined = (float(v) for v in np.mean(rows, axis=0))
+    return FeatureSetScore(features, auc, youden_j, answered, declined)
+
+
+def _operating_point(tpr: np.ndarray, fpr: np.ndarray) -> int:
+    """Index of the ROC point with the best Youden's J among those answering >= MIN_ANSWER_RATE in scope.
+
+    The first of equal J is the highest threshold: it declines the most at the same answer rate.
+    """
+    return int(np.argmax(np.where(tpr >= MIN_ANSWER_RATE, tpr - fpr, -np.inf)))
 
 
 def _pipeline() -> Pipeline:
