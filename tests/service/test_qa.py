@@ -16,7 +16,7 @@ from service.abstention import AbstentionModel, load_abstention_model
 from service.qa import NOT_A_QUESTION, QASettings, answer_question
 from service.redflags import load_catalogue
 
-CORRECTED = "Swinging a kettlebell every single day makes the wrists stronger for everyone."
+CORRECTED = "Daily kettlebell swings always make your wrists stronger."
 ARTICLES = {
     "kettlebell-basics": f"""---
 id: kettlebell-basics
@@ -36,7 +36,7 @@ title: Wrist strength for lifters
 ---
 # Wrist strength for lifters
 
-Kettlebell swings can make the wrists stronger when they are done with good form and rest days.
+Wrists can grow stronger from kettlebell work done with good form and rest days.
 Wrist curls with a light weight are another way to build grip.
 """,
     "ferret-care": """---
