@@ -346,28 +346,42 @@ def ask_command(
 
 
 @app.command("calibrate")
-def calibrate_command(index: IndexOption = None, model: ModelOption = None) -> None:
-    """Compute the abstention threshold from the tuning questions (never the held-out ones).
+def calibrate_command(
+    index: IndexOption = None,
+    model: ModelOption = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Store the result in service/abstention.json, the shipped default.")
+    ] = False,
+) -> None:
+    """Choose the abstention model and threshold from the tuning questions (never the held-out ones).
 
-    Prints the threshold that best separates in-scope from out-of-scope questions
-    and how it does; set it as HEALTHQA_ABSTAIN_THRESHOLD (the default in
-    service/config.py is the committed calibration).
+    Prints the tables the choice was made from (feature sets by cross-validated ROC AUC, then the
+    thresholds of the chosen model) and how it does; --write makes it the default
+    (service/abstention.json). Run it after the corpus, the model or the chunker changes.
 
-    Example: healthqa calibrate
+    Example: healthqa ingest corpus/articles && healthqa calibrate --write
     """
     from eval.calibrate import calibrate
-    from service.redflags import load_catalogue
+    from service.abstention import ABSTENTION_FILE
 
     settings = _settings(index, model)
     search_index = _load_index(settings)
-    result = calibrate(search_index, load_catalogue(settings.redflag_catalogue), settings.qa_settings())
+    result = calibrate(search_index, settings.qa_settings())
+    chosen = result.model
+    terms = " ".join(f"{w:+.3f}*{name}" for name, w in zip(chosen.features, chosen.weights, strict=True))
+    out.print("\n".join(result.table()), highlight=False)
     out.print(
-        f"Calibrated on {result.questions} tuning questions (index {search_index.version}):\n"
-        f"  abstain_threshold = {result.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
+        f"\nCalibrated on {result.questions} tuning questions (index {search_index.version}; "
+        "requests declined as instructions left out):\n"
+        f"  confidence = sigmoid({chosen.bias:+.3f} {terms})\n"
+        f"  abstain_threshold = {chosen.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
         f"  ROC AUC in-scope vs out-of-scope = {result.auc:.3f}\n"
         f"  answered in scope = {result.answer_rate_in_scope:.1%}, declined out of scope = {result.decline_rate_out_of_scope:.1%}",
         highlight=False,
     )
+    if write:
+        ABSTENTION_FILE.write_text(chosen.to_json(), encoding="utf-8")
+        out.print(f"Wrote {ABSTENTION_FILE}", highlight=False)
 
 
 @app.command("eval")

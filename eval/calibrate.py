@@ -1,58 +1,181 @@
-"""Calibrate the abstention threshold on the tuning questions (never the held-out ones).
+"""Calibrate abstention on the tuning questions (never the held-out ones).
 
-The service abstains when no sentence of the retrieved passages reaches
-``abstain_threshold`` cosine similarity to the question. In-scope questions
-(answerable, red-flag, benign) should clear it; out-of-scope ones should not.
-The threshold chosen maximises Youden's J (true-answer rate minus false-answer
-rate) on the ROC curve, computed with scikit-learn.
+The service abstains when its confidence, a logistic model over similarities the answer pipeline
+computes anyway (``service/abstention.py``: the best passage's and the best sentence's cosine
+similarity to the question, and whether the best sentence lies in the best-ranked article), is below
+a threshold. In-scope questions (answerable, red-flag, benign) should clear it; out-of-scope ones
+should not. Requests the service declines as instructions ("ignore your rules ...") are left out: a
+different rule declines them before any similarity is computed (``eval/answers.py`` leaves them out of
+its confidence figures for the same reason).
+
+Steps, all deterministic:
+1. Each candidate feature set is scored out of fold: a logistic regression (standardised features) is
+   cross-validated on the tuning questions (5 stratified folds, repeated with seeds 0-9); on the
+   out-of-fold scores, the operating point of step 3 is found and its Youden's J averaged over the
+   repeats. The best mean J wins (rounded to 3 decimals), then the best mean ROC AUC, then the smaller
+   set. J at the operating point, not AUC, because the service uses one threshold, not the whole curve.
+2. That model is fitted on all tuning questions and its weights converted to the raw feature scale.
+3. The threshold maximises Youden's J (in-scope answered minus out-of-scope answered) on the ROC
+   curve of the fitted model's confidences, among the thresholds that answer at least
+   ``MIN_ANSWER_RATE`` of the in-scope tuning questions (declining a question the articles answer is
+   the costlier error for a reader: they get nothing; the product target is 0.95).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from eval.questions import LabelledQuestion, load_questions
 from index import SearchIndex
-from service.qa import QASettings, answer_question
-from service.redflags import RedFlagCatalogue
+from service.abstention import AbstentionModel
+from service.qa import QASettings, coverage_features, is_instruction
+
+# The feature sets compared, smallest first (a tie goes to the smaller one).
+FEATURE_SETS: tuple[tuple[str, ...], ...] = (
+    ("passage",),
+    ("sentence",),
+    ("passage", "sentence"),
+    ("passage", "agree"),
+    ("passage", "sentence", "agree"),
+)
+CV_FOLDS = 5
+CV_REPEATS = 10
+# The least share of in-scope tuning questions a threshold must answer to be chosen.
+MIN_ANSWER_RATE = 0.95
+# scikit-learn's default inverse regularisation strength; features are standardised first.
+REGULARISATION_C = 1.0
+
+
+@dataclass(frozen=True)
+class FeatureSetScore:
+    features: tuple[str, ...]
+    cv_auc: float
+    cv_youden_j: float
+    cv_answered_in_scope: float
+    cv_declined_out_of_scope: float
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    threshold: float
+    answered_in_scope: float
+    declined_out_of_scope: float
+
+    @property
+    def youden_j(self) -> float:
+        return self.answered_in_scope - (1 - self.declined_out_of_scope)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    threshold: float
+    model: AbstentionModel
     auc: float
     answer_rate_in_scope: float
     decline_rate_out_of_scope: float
     questions: int
+    feature_sets: tuple[FeatureSetScore, ...]
+    roc: tuple[ThresholdRow, ...]
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    def table(self) -> list[str]:
+        """The tables the choice was made from, as printed by ``healthqa calibrate``."""
+        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)  Youden J  answered  declined  ROC AUC"]
+        for row in self.feature_sets:
+            mark = "*" if row.features == self.model.features else " "
+            lines.append(
+                f"{mark} {' + '.join(row.features):<32} {row.cv_youden_j:9.3f} {row.cv_answered_in_scope:9.3f} "
+                f"{row.cv_declined_out_of_scope:9.3f} {row.cv_auc:8.3f}"
+            )
+        lines += [
+            "",
+            f"threshold  answered in scope  declined out of scope  Youden J   (eligible: answered >= {MIN_ANSWER_RATE})",
+        ]
+        for point in self.roc:
+            mark = "*" if point.threshold == self.model.threshold else " "
+            lines.append(
+                f"{mark} {point.threshold:.4f} {point.answered_in_scope:18.3f} "
+                f"{point.declined_out_of_scope:22.3f} {point.youden_j:9.3f}"
+            )
+        return lines
 
 
-def confidences(
-    questions: list[LabelledQuestion], index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings
+def scored_questions(questions: list[LabelledQuestion]) -> list[LabelledQuestion]:
+    """The questions abstention is calibrated and judged on: all but those declined as instructions."""
+    return [q for q in questions if not is_instruction(q.question)]
+
+
+def feature_matrix(
+    questions: list[LabelledQuestion], index: SearchIndex, settings: QASettings, features: tuple[str, ...]
 ) -> np.ndarray:
-    """The abstention score of each question, with abstention switched off."""
-    never_abstain = replace(settings, abstain_threshold=-1.0)
-    return np.array(
-        [answer_question(q.question, index, settings=never_abstain, catalogue=catalogue).confidence for q in questions]
-    )
+    """(len(questions), len(features)) float64: each question's abstention features."""
+    rows = [coverage_features(q.question, index, settings=settings) for q in questions]
+    return np.array([[row[name] for name in features] for row in rows], dtype=np.float64)
 
 
-def calibrate(index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings) -> Calibration:
-    """Pick the threshold from the tuning split alone."""
-    questions = load_questions(split="tune")
-    scores = confidences(questions, index, catalogue, settings)
+def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
+    """Choose the abstention model and its threshold from the tuning split alone."""
+    questions = scored_questions(load_questions(split="tune"))
+    every = tuple(dict.fromkeys(name for subset in FEATURE_SETS for name in subset))
+    matrix = feature_matrix(questions, index, settings, every)
     labels = np.array([q.in_scope for q in questions])
-    fpr, tpr, thresholds = roc_curve(labels, scores)
-    best = int(np.argmax(tpr - fpr))
-    # roc_curve's thresholds are observed scores; answer at >= threshold, so step just below it.
-    threshold = float(np.round(thresholds[best] - 1e-4, 4))
-    answered = scores >= threshold
+    scores = [
+        _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels) for subset in FEATURE_SETS
+    ]
+    chosen = max(scores, key=lambda s: (round(s.cv_youden_j, 3), round(s.cv_auc, 3), -len(s.features))).features
+    x = matrix[:, [every.index(name) for name in chosen]]
+    pipeline = _pipeline().fit(x, labels)
+    scaler, regression = pipeline[0], pipeline[1]
+    weights = regression.coef_[0] / scaler.scale_
+    bias = float(regression.intercept_[0] - np.sum(regression.coef_[0] * scaler.mean_ / scaler.scale_))
+    unthresholded = AbstentionModel(chosen, tuple(float(w) for w in weights), bias, threshold=0.0)
+    confidences = np.array([unthresholded.confidence(dict(zip(chosen, row, strict=True))) for row in x])
+    fpr, tpr, observed = roc_curve(labels, confidences)
+    # roc_curve's thresholds are observed confidences; answer at >= threshold, so step just below it.
+    thresholds = [float(np.round(t - 1e-4, 4)) if np.isfinite(t) else 1.0 for t in observed]
+    best = _operating_point(tpr, fpr)
+    model = AbstentionModel(chosen, unthresholded.weights, bias, threshold=thresholds[best])
+    answered = confidences >= model.threshold
     return Calibration(
-        threshold=threshold,
-        auc=float(roc_auc_score(labels, scores)),
+        model=model,
+        auc=float(roc_auc_score(labels, confidences)),
         answer_rate_in_scope=float(answered[labels].mean()),
         decline_rate_out_of_scope=float((~answered[~labels]).mean()),
         questions=len(questions),
+        feature_sets=tuple(scores),
+        roc=tuple(ThresholdRow(t, float(tp), float(1 - fp)) for t, tp, fp in zip(thresholds, tpr, fpr, strict=True)),
     )
+
+
+def _out_of_fold(features: tuple[str, ...], x: np.ndarray, labels: np.ndarray) -> FeatureSetScore:
+    """Mean AUC and operating point of out-of-fold scores over ``CV_REPEATS`` shuffles of the folds."""
+    rows = []
+    for seed in range(CV_REPEATS):
+        folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
+        predicted = cross_val_predict(_pipeline(), x, labels, cv=folds, method="decision_function")
+        fpr, tpr, _ = roc_curve(labels, predicted)
+        point = _operating_point(tpr, fpr)
+        rows.append((float(roc_auc_score(labels, predicted)), tpr[point] - fpr[point], tpr[point], 1 - fpr[point]))
+    auc, youden_j, answered, declined = (float(v) for v in np.mean(rows, axis=0))
+    return FeatureSetScore(features, auc, youden_j, answered, declined)
+
+
+def _operating_point(tpr: np.ndarray, fpr: np.ndarray) -> int:
+    """Index of the ROC point with the best Youden's J among those answering >= MIN_ANSWER_RATE in scope.
+
+    The first of equal J is the highest threshold: it declines the most at the same answer rate.
+    """
+    return int(np.argmax(np.where(tpr >= MIN_ANSWER_RATE, tpr - fpr, -np.inf)))
+
+
+def _pipeline() -> Pipeline:
+    return make_pipeline(StandardScaler(), LogisticRegression(C=REGULARISATION_C))

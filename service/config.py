@@ -79,8 +79,8 @@ class Settings(BaseSettings):
         DEFAULT_ABSTAIN_THRESHOLD,
         ge=-1.0,
         le=1.0,
-        description="Abstain below this confidence (mean cosine similarity of the best sentence and the best "
-        "passage to the question); calibrated on the tuning questions with 'healthqa calibrate'.",
+        description="Abstain below this confidence (the calibrated abstention model's estimate, 0-1, that the "
+        "articles cover the question; see service/abstention.py); default from 'healthqa calibrate --write'.",
     )
     redflag_catalogue: Path | None = Field(
         None, description="Red-flag rules (YAML); default: the catalogue shipped in service/."

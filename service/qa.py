@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from index import Hit, SearchIndex, SentenceRecord
+from index import Document, Hit, SearchIndex, SentenceRecord
+from service.abstention import DEFAULT_ABSTENTION, AbstentionModel
 from service.redflags import RedFlag, RedFlagCatalogue, detect_red_flags
 from service.text import strip_invisible
 
@@ -36,15 +37,20 @@ NOT_COVERED = (
 )
 NOT_A_QUESTION = (
     "This service only answers health questions from its articles and does not follow other instructions. "
-    "Please ask a question about joint or back pain, or ask a doctor, pharmacist or nurse."
+    "Please ask a question about a topic these articles cover, or ask a doctor, pharmacist or nurse."
 )
 
-# From 'healthqa calibrate' on the tuning questions; re-run it when the corpus, the model or the
-# chunker changes (tests/eval/test_calibration.py fails when this drifts).
-DEFAULT_ABSTAIN_THRESHOLD = 0.418
+# From 'healthqa calibrate --write' on the tuning questions (service/abstention.json); re-run it when the
+# corpus, the model or the chunker changes (tests/eval/test_calibration.py fails when this drifts).
+DEFAULT_ABSTAIN_THRESHOLD = DEFAULT_ABSTENTION.threshold
 _TERMINAL = (".", "!", "?", '"', "”", ")")
 # Sentences that lean on the one before them read badly on their own.
 _DANGLING_START = re.compile(r"^(?:this|that|these|those|it|they|such|also|however|but|and|so|then)\b", re.IGNORECASE)
+# "What / which / how" questions want the content itself: when the lead introduces a list, its items.
+_LIST_QUESTION = re.compile(r"\b(?:what|which|how|list|ways?|options|types|kinds|examples|tips)\b", re.IGNORECASE)
+# The text between a line's start and a sentence that opens a list item (as ingest/chunking.py reads lists).
+_LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # Requests to change the service's behaviour rather than questions about health.
 _INSTRUCTIONS = re.compile(
     r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|rules?|prompts?|guidelines?|everything)\b"
@@ -77,28 +83,52 @@ def clean_question(value: str, *, field: str = "question", limit: int = 1000) ->
 class QASettings:
     """How answers are chosen.
 
+    The weights below were chosen on the tuning questions only; ``python -m eval.sweeps answers``
+    re-runs that sweep and prints the table (``healthqa calibrate`` does the same for abstention).
+
     Attributes:
         k: Passages retrieved per question.
-        min_sentences: Fewest sentences in an answer (when that many qualify).
-        max_sentences: Most sentences in an answer.
+        min_sentences: Fewest sentences in an answer, when that many bear on the question
+            (within ``support_margin`` of the lead).
+        max_sentences: Most sentences in an answer (a list answer may hold up to ``max_list_items``
+            items besides its lead).
         max_answer_chars: Length budget of the answer text.
-        abstain_threshold: Below this confidence (mean of the best sentence's and the
-            best passage's cosine similarity to the question) the articles are taken
-            not to cover it; calibrated on the tuning questions with ``healthqa calibrate``.
+        length_cap_factor: The second sentence may still be added past ``max_answer_chars`` up to this
+            factor, so one long lead sentence does not make a one-sentence answer; beyond it, never.
+            1.5 is kept from the first version: no tuning figure moves between 1.0 and 2.
+        abstention: The calibrated abstention model (``service/abstention.json``).
+        abstain_threshold: Below this confidence (``abstention``'s estimate that the articles cover the
+            question) the service abstains; default from ``healthqa calibrate``.
         mmr_lambda: Relevance vs. novelty trade-off of maximal marginal relevance.
-        relevance_margin: Beyond ``min_sentences``, a sentence must score within
-            this margin of the best one.
+        relevance_margin: Beyond ``min_sentences``, a sentence must score within this margin of the best one.
+        support_margin: Any supporting sentence must score within this margin of the best one, so the
+            sentence count never pulls in one that does not bear on the question.
         duplicate_similarity: Sentences this similar to a chosen one are skipped.
+        rank_prior: Sentences of the passage the search ranks r-th of n get ``rank_prior * (n - r) / n``
+            added to their similarity (none for the last): the fused ranking (cosine plus BM25) knows
+            about the whole passage, the sentence vector only about itself.
+        dangling_penalty: Subtracted from sentences that lean on the one before ("This ...", "But ..."),
+            which read badly on their own.
+        lead_margin: The lead sentence comes from the best-ranked article unless a sentence of another
+            article scores more than this above that article's best one.
+        max_list_items: Most list items quoted when the best evidence is a list.
     """
 
     k: int = 5
     min_sentences: int = 2
     max_sentences: int = 4
     max_answer_chars: int = 700
+    length_cap_factor: float = 1.5
+    abstention: AbstentionModel = DEFAULT_ABSTENTION
     abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
-    mmr_lambda: float = 0.75
-    relevance_margin: float = 0.12
+    mmr_lambda: float = 0.9
+    relevance_margin: float = 0.15
+    support_margin: float = 0.15
     duplicate_similarity: float = 0.85
+    rank_prior: float = 0.12
+    dangling_penalty: float = 0.06
+    lead_margin: float = 0.0
+    max_list_items: int = 8
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_sentences <= self.max_sentences:
@@ -107,6 +137,10 @@ class QASettings:
             )
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
+        if self.length_cap_factor < 1:
+            raise ValueError(f"length_cap_factor must be >= 1, got {self.length_cap_factor}")
+        if self.max_list_items < 0:
+            raise ValueError(f"max_list_items must be >= 0, got {self.max_list_items}")
 
 
 @dataclass(frozen=True)
@@ -129,6 +163,7 @@ class Citation:
 class AnswerSentence:
     text: str
     citations: tuple[int, ...]
+    list_item: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +199,12 @@ class _Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    candidate: _Candidate
+    list_item: bool = False
+
+
 def answer_question(
     question: str,
     index: SearchIndex,
@@ -192,7 +233,7 @@ def answer_question(
 
     red_flags = tuple(detect_red_flags(question, catalogue))
     lap("red_flags")
-    if _INSTRUCTIONS.search(question):
+    if is_instruction(question):
         return _abstain(
             question,
             index,
@@ -207,8 +248,8 @@ def answer_question(
     lap("embed")
     hits = index.search(question, k=k or settings.k, mode="hybrid", query_vector=query_vector)
     lap("search")
-    candidates = _candidates(hits, index, query_vector)
-    confidence = _confidence(candidates, hits)
+    candidates = _candidates(hits, index, query_vector, settings)
+    confidence = settings.abstention.confidence(abstention_features(candidates, hits)) if candidates else 0.0
     if confidence < settings.abstain_threshold:
         lap("compose")
         return _abstain(
@@ -221,14 +262,40 @@ def answer_question(
             timings=timings,
             started=started,
         )
-    chosen = _select(candidates, index, settings)
-    answer = _compose(question, chosen, index, red_flags, confidence)
+    documents = {doc_id: index.document(doc_id) for doc_id in dict.fromkeys(c.sentence.doc_id for c in candidates)}
+    chosen = _select(question, candidates, hits, documents, index, settings)
+    answer = _compose(question, chosen, documents, index, red_flags, confidence)
     lap("compose")
     timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-    return _with_timings(answer, timings)
+    return replace(answer, timings_ms=timings)
 
 
-def _candidates(hits: list[Hit], index: SearchIndex, query_vector: np.ndarray) -> list[_Candidate]:
+def is_instruction(question: str) -> bool:
+    """A request to change the service's behaviour rather than a question: declined, never scored."""
+    return _INSTRUCTIONS.search(question) is not None
+
+
+def coverage_features(question: str, index: SearchIndex, *, settings: QASettings) -> dict[str, float]:
+    """The abstention model's features for a question, as ``answer_question`` computes them (for calibration)."""
+    query_vector = index.embed_query(question)
+    hits = index.search(question, k=settings.k, mode="hybrid", query_vector=query_vector)
+    return abstention_features(_candidates(hits, index, query_vector, settings), hits)
+
+
+def abstention_features(candidates: list[_Candidate], hits: list[Hit]) -> dict[str, float]:
+    """``passage``, ``sentence`` and ``agree`` (see ``service.abstention``) from one retrieval."""
+    best = max(candidates, key=lambda c: c.similarity, default=None)
+    passage = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
+    return {
+        "passage": float(passage),
+        "sentence": best.similarity if best else 0.0,
+        "agree": float(best is not None and best.sentence.doc_id == hits[0].doc_id),
+    }
+
+
+def _candidates(
+    hits: list[Hit], index: SearchIndex, query_vector: np.ndarray, settings: QASettings
+) -> list[_Candidate]:
     """Every sentence of the retrieved passages, scored against the question."""
     if not hits:
         return []
@@ -244,22 +311,11 @@ def _candidates(hits: list[Hit], index: SearchIndex, query_vector: np.ndarray) -
     similarity = index.sentence_vectors(list(owner)) @ query_vector[0]
     candidates = []
     for (sentence, hit), sim in zip(owner.values(), similarity.tolist(), strict=True):
-        # Passages the retrievers rank higher lend their sentences a little weight.
-        prior = 0.04 * (len(hits) - hit.rank) / len(hits)
-        penalty = 0.06 if _DANGLING_START.match(sentence.text) else 0.0
+        # hit.rank counts from 1: passage r of n lends rank_prior * (n - r) / n, the last one nothing.
+        prior = settings.rank_prior * (len(hits) - hit.rank) / len(hits)
+        penalty = settings.dangling_penalty if _DANGLING_START.match(sentence.text) else 0.0
         candidates.append(_Candidate(sentence, hit, float(sim), float(sim) + prior - penalty))
     return candidates
-
-
-def _confidence(candidates: list[_Candidate], hits: list[Hit]) -> float:
-    """How well the articles cover the question: the mean of the best sentence's and the best
-    passage's cosine similarity to it. On the tuning questions (with RRF fusion) the best sentence
-    alone separated in- from out-of-scope questions with ROC AUC 0.967, the best passage alone 0.983
-    and the mean 0.982; the mean is kept so a question answered by one precise sentence still counts
-    (with convex fusion, the default now, the mean scores 0.981)."""
-    best_sentence = max((c.similarity for c in candidates), default=0.0)
-    best_passage = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
-    return (best_sentence + best_passage) / 2
 
 
 def _readable(text: str) -> bool:
@@ -267,21 +323,75 @@ def _readable(text: str) -> bool:
     return len(stripped.split()) >= 4 and stripped.endswith(_TERMINAL) and not stripped.endswith(":")
 
 
-def _select(candidates: list[_Candidate], index: SearchIndex, settings: QASettings) -> list[_Candidate]:
-    """Maximal marginal relevance under a length budget, skipping fragments and near-duplicates."""
-    pool = [c for c in candidates if _readable(c.sentence.text)] or candidates
+def _corrected(candidate: _Candidate, documents: dict[str, Document | None]) -> bool:
+    """The sentence is one its article's editor's note corrects (front matter ``corrected_sentences``)."""
+    document = documents.get(candidate.sentence.doc_id)
+    listed = document.metadata.get("corrected_sentences") if document else None
+    if not isinstance(listed, list):
+        return False
+    text = _normalise(candidate.sentence.text)
+    return any(isinstance(item, str) and _normalise(item) and _normalise(item) in text for item in listed)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _select(
+    question: str,
+    candidates: list[_Candidate],
+    hits: list[Hit],
+    documents: dict[str, Document | None],
+    index: SearchIndex,
+    settings: QASettings,
+) -> list[_Chosen]:
+    """The lead sentence, then either the list it introduces or the sentences that support it.
+
+    Sentences an editor's note corrects are used only when nothing else qualifies; fragments
+    (headings, lines ending in ":", too short) only when nothing readable is left.
+    """
+    preferred = [c for c in candidates if not _corrected(c, documents)] or candidates
+    pool = [c for c in preferred if _readable(c.sentence.text)] or preferred
     if not pool:
         return []
+    lead = _lead(pool, hits, settings)
+    if _LIST_QUESTION.search(question):
+        items = _list_items(lead, preferred, documents, settings)
+        if items:
+            return [_Chosen(lead), *(_Chosen(item, list_item=True) for item in items)]
+    support = _support(lead, pool, index, settings)
+    # The lead first; then the rest of its article in article order; then other articles by relevance.
+    doc_rank: dict[str, float] = {lead.sentence.doc_id: float("inf")}
+    for candidate in support:
+        doc_id = candidate.sentence.doc_id
+        doc_rank[doc_id] = max(doc_rank.get(doc_id, -np.inf), candidate.score)
+    ordered = sorted(support, key=lambda c: (-doc_rank[c.sentence.doc_id], c.sentence.doc_id, c.sentence.start))
+    return [_Chosen(lead), *(_Chosen(c) for c in ordered)]
+
+
+def _lead(pool: list[_Candidate], hits: list[Hit], settings: QASettings) -> _Candidate:
+    """The best sentence of the best-ranked article, unless another article's is clearly better."""
+    best = max(pool, key=lambda c: c.score)
+    in_top = [c for c in pool if c.sentence.doc_id == hits[0].doc_id]
+    if not in_top:
+        return best
+    top_best = max(in_top, key=lambda c: c.score)
+    return top_best if best.score - top_best.score <= settings.lead_margin else best
+
+
+def _support(lead: _Candidate, pool: list[_Candidate], index: SearchIndex, settings: QASettings) -> list[_Candidate]:
+    """Maximal marginal relevance after the lead, under a length budget, skipping near-duplicates and
+    sentences that score too far below the best to bear on the question."""
     vectors = index.sentence_vectors([c.sentence.row for c in pool])
     best = max(c.score for c in pool)
-    chosen: list[int] = []
-    used_chars = 0
+    chosen = [pool.index(lead)]
+    used_chars = len(lead.sentence.text) + 1
     while len(chosen) < settings.max_sentences:
         pick, pick_value = -1, -np.inf
         for i, candidate in enumerate(pool):
             if i in chosen:
                 continue
-            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+            redundancy = max(float(vectors[i] @ vectors[j]) for j in chosen)
             if redundancy >= settings.duplicate_similarity:
                 continue
             value = settings.mmr_lambda * candidate.score - (1 - settings.mmr_lambda) * redundancy
@@ -291,31 +401,79 @@ def _select(candidates: list[_Candidate], index: SearchIndex, settings: QASettin
             break
         candidate = pool[pick]
         length = len(candidate.sentence.text) + 1
+        if candidate.score < best - settings.support_margin:
+            break
         enough = len(chosen) >= settings.min_sentences
         if enough and (
             candidate.score < best - settings.relevance_margin or used_chars + length > settings.max_answer_chars
         ):
             break
-        if chosen and used_chars + length > settings.max_answer_chars * 1.5:
+        if used_chars + length > settings.max_answer_chars * settings.length_cap_factor:
             break
         chosen.append(pick)
         used_chars += length
-    return [pool[i] for i in chosen]
+    return [pool[i] for i in chosen[1:]]
+
+
+def _list_items(
+    lead: _Candidate, candidates: list[_Candidate], documents: dict[str, Document | None], settings: QASettings
+) -> list[_Candidate]:
+    """The list right under the lead's paragraph (its items, in article order), or [] when there is none.
+
+    Only retrieved sentences are used, so every item keeps the passage it was found in; a list that runs
+    past the retrieved passages is cut there.
+    """
+    document = documents.get(lead.sentence.doc_id)
+    if document is None or settings.max_list_items < 2:
+        return []
+    text = document.text
+    if _in_list_item(text, lead.sentence.start):
+        return []  # a list item does not introduce a list; its siblings compete as sentences
+    by_ordinal = {c.sentence.ordinal: c for c in candidates if c.sentence.doc_id == lead.sentence.doc_id}
+    previous, items = lead, []
+    for ordinal in range(lead.sentence.ordinal + 1, lead.sentence.ordinal + 2 * settings.max_list_items + 4):
+        candidate = by_ordinal.get(ordinal)
+        if candidate is None:
+            break
+        gap = text[previous.sentence.end : candidate.sentence.start]
+        starts_item = _starts_list_item(text, candidate.sentence.start)
+        if starts_item:
+            items.append(candidate)
+            if len(items) == settings.max_list_items:
+                break
+        elif "\n" in gap and (items or _BLANK_LINE.search(gap)):
+            break  # the list ended, or the lead's paragraph ended without one
+        elif len(items) == 0 and ordinal - lead.sentence.ordinal > 2:
+            break  # the lead is too far from any list to introduce it
+        previous = candidate
+    return items if len(items) >= 2 else []
+
+
+def _starts_list_item(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    return _LIST_MARKER.fullmatch(text[line_start:start]) is not None
+
+
+def _in_list_item(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    return _LIST_MARKER.match(text[line_start:start]) is not None
 
 
 def _compose(
-    question: str, chosen: list[_Candidate], index: SearchIndex, red_flags: tuple[RedFlag, ...], confidence: float
+    question: str,
+    chosen: list[_Chosen],
+    documents: dict[str, Document | None],
+    index: SearchIndex,
+    red_flags: tuple[RedFlag, ...],
+    confidence: float,
 ) -> Answer:
-    """Order sentences as the articles do (articles by relevance), number the citations, add disclaimers."""
-    doc_rank: dict[str, float] = {}
-    for candidate in chosen:
-        doc_rank[candidate.sentence.doc_id] = max(doc_rank.get(candidate.sentence.doc_id, -1.0), candidate.score)
-    ordered = sorted(chosen, key=lambda c: (-doc_rank[c.sentence.doc_id], c.sentence.doc_id, c.sentence.start))
-    documents = {doc_id: index.document(doc_id) for doc_id in doc_rank}
+    """Number the citations in answer order, join the text (list items one per line), add disclaimers."""
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
-    for n, candidate in enumerate(ordered, start=1):
-        s, document = candidate.sentence, documents[candidate.sentence.doc_id]
+    parts: list[str] = []
+    for n, pick in enumerate(chosen, start=1):
+        candidate = pick.candidate
+        s, document = candidate.sentence, documents.get(candidate.sentence.doc_id)
         reviewed = document.metadata.get("reviewed") if document else None
         citations.append(
             Citation(
@@ -331,12 +489,13 @@ def _compose(
                 reviewed=str(reviewed) if reviewed else None,
             )
         )
-        sentences.append(AnswerSentence(text=s.text, citations=(n,)))
-    text = " ".join(f"{s.text} {''.join(f'[{c}]' for c in s.citations)}" for s in sentences)
-    cited = [d for d in documents.values() if d is not None]
+        sentences.append(AnswerSentence(text=s.text, citations=(n,), list_item=pick.list_item))
+        parts.append(f"\n- {s.text} [{n}]" if pick.list_item else f"{' ' if parts else ''}{s.text} [{n}]")
+    cited_ids = dict.fromkeys(c.doc_id for c in citations)
+    cited = [d for doc_id in cited_ids if (d := documents.get(doc_id)) is not None]
     return Answer(
         question=question,
-        answer=text,
+        answer="".join(parts),
         sentences=tuple(sentences),
         citations=tuple(citations),
         abstained=False,
@@ -396,11 +555,6 @@ def _abstain(
         abstain_reason=reason,
         timings_ms=timings,
     )
-
-
-def _with_timings(answer: Answer, timings: dict[str, float]) -> Answer:
-    answer.timings_ms.update(timings)
-    return answer
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:

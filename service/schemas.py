@@ -66,6 +66,7 @@ class SearchRequest(BaseModel):
 class SentencePublic(BaseModel):
     text: str = Field(description="A sentence quoted from an article.")
     citations: list[int] = Field(description="Ids of the citations that support it.")
+    list_item: bool = Field(False, description="An item of the list the answer's first sentence introduces.")
 
 
 class CitationPublic(BaseModel):
@@ -143,7 +144,7 @@ class AskResponse(BaseModel):
     disclaimer: str = Field(description="The cited articles' own disclaimers and a general one.")
     related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
     confidence: float = Field(
-        description="Mean of the best sentence's and the best passage's cosine similarity to the question; "
+        description="The calibrated abstention model's estimate (0-1) that the articles cover the question; "
         "below the threshold the service abstains."
     )
     index_version: str

@@ -1,4 +1,4 @@
-"""The committed abstention threshold matches a fresh calibration, and answers meet their floors on the tuning split."""
+"""The committed abstention model matches a fresh calibration, and answers meet their floors on the tuning split."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from eval.answers import evaluate_answers
 from eval.calibrate import calibrate
 from index import SearchIndex
+from service.abstention import DEFAULT_ABSTENTION
 from service.config import Settings
 from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
 from service.redflags import load_catalogue
@@ -21,14 +22,19 @@ def index(corpus_index: Path, embedder) -> SearchIndex:
     return SearchIndex.load(corpus_index, embedder=embedder)
 
 
-def test_committed_threshold_matches_a_fresh_calibration(index: SearchIndex) -> None:
-    """Fails when the corpus, model or chunker changed without re-running 'healthqa calibrate'."""
-    result = calibrate(index, load_catalogue(), QASettings())
-    # The calibration is deterministic (same model, corpus and questions give the same scores); the committed
-    # default keeps three decimals of it, so it may differ only by that rounding (e.g. 0.4182 -> 0.418).
-    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=5e-4)
+def test_committed_abstention_model_matches_a_fresh_calibration(index: SearchIndex) -> None:
+    """Fails when the corpus, model or chunker changed without re-running 'healthqa calibrate --write'.
+
+    The calibration is deterministic (fixed folds, lbfgs); the tolerances only absorb float
+    differences between machines, far below one step between the observed confidences."""
+    result = calibrate(index, QASettings())
+    assert result.model.features == DEFAULT_ABSTENTION.features
+    assert result.model.weights == pytest.approx(DEFAULT_ABSTENTION.weights, rel=1e-3)
+    assert result.model.bias == pytest.approx(DEFAULT_ABSTENTION.bias, rel=1e-3)
+    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=1e-3)
     assert Settings().abstain_threshold == DEFAULT_ABSTAIN_THRESHOLD
     assert result.auc >= 0.95
+    assert result.answer_rate_in_scope >= 0.95
 
 
 def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -> None:

@@ -1,0 +1,172 @@
+"""Answer selection on articles written for these tests: list answers, corrected sentences, settings.
+
+A real index (the bundled model) of four small articles of our own, none from the shipped corpus.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index import SearchIndex
+from ingest import ChunkerSettings, ingest
+from service.abstention import AbstentionModel, load_abstention_model
+from service.qa import NOT_A_QUESTION, QASettings, answer_question
+from service.redflags import load_catalogue
+
+CORRECTED = "Daily kettlebell swings always make your wrists stronger."
+ARTICLES = {
+    "kettlebell-basics": f"""---
+id: kettlebell-basics
+title: Kettlebell basics
+corrected_sentences:
+  - "{CORRECTED}"
+---
+# Kettlebell basics
+
+{CORRECTED} Kettlebells come in many weights and sizes.
+
+Start light and learn the swing from a coach before adding weight.
+""",
+    "wrist-strength": """---
+id: wrist-strength
+title: Wrist strength for lifters
+---
+# Wrist strength for lifters
+
+Wrists can grow stronger from kettlebell work done with good form and rest days.
+Wrist curls with a light weight are another way to build grip.
+""",
+    "ferret-care": """---
+id: ferret-care
+title: Ferret bedding
+corrected_sentences:
+  - "Ferrets sleep best in a hammock lined with fleece blankets."
+  - "A ferret hammock should be washed every week with unscented soap."
+---
+# Ferret bedding
+
+Ferrets sleep best in a hammock lined with fleece blankets. A ferret hammock should be washed every week with unscented soap.
+""",
+    "hand-exercises": """---
+id: hand-exercises
+title: Exercises for stiff fingers
+---
+# Exercises for stiff fingers
+
+## Gentle hand exercises
+
+Gentle hand exercises can ease stiffness in the fingers. The following movements are often suggested.
+
+- A finger spread means opening your hand wide on a table and slowly closing it again.
+- A thumb touch means touching the tip of your thumb to each fingertip in turn.
+- A soft fist means curling your fingers into a loose fist and then straightening them.
+
+Hand exercises should never hurt, and a warm bath beforehand can make them easier.
+""",
+}
+ALWAYS_ANSWER = QASettings(abstain_threshold=0.0)  # confidence is in (0, 1): never abstains
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, embedder) -> SearchIndex:
+    sources = tmp_path_factory.mktemp("qa-articles")
+    for doc_id, text in ARTICLES.items():
+        (sources / f"{doc_id}.md").write_text(text, encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("qa-index")
+    ingest([sources], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), progress=False)
+    return SearchIndex.load(index_dir, embedder=embedder)
+
+
+def _quotes_are_exact(answer, index: SearchIndex) -> bool:
+    for citation in answer.citations:
+        document = index.document(citation.doc_id)
+        if document is None or document.text[citation.start : citation.end] != citation.quote:
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex) -> None:
+    answer = answer_question(
+        "what exercises help stiff fingers", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+    )
+    assert answer.sentences[0].text == "Gentle hand exercises can ease stiffness in the fingers."
+    items = [s.text for s in answer.sentences if s.list_item]
+    assert items == [
+        "A finger spread means opening your hand wide on a table and slowly closing it again.",
+        "A thumb touch means touching the tip of your thumb to each fingertip in turn.",
+        "A soft fist means curling your fingers into a loose fist and then straightening them.",
+    ]
+    assert len(answer.sentences) == 4 and all(len(s.citations) == 1 for s in answer.sentences)
+    assert answer.answer.count("\n- ") == 3
+    assert _quotes_are_exact(answer, index)
+
+
+@pytest.mark.slow
+def test_a_list_is_not_quoted_for_a_yes_no_question(index: SearchIndex) -> None:
+    answer = answer_question(
+        "do finger exercises ease stiffness", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+    )
+    assert not answer.abstained and not any(s.list_item for s in answer.sentences)
+
+
+@pytest.mark.slow
+def test_a_sentence_the_editors_note_corrects_gives_way_to_another_articles(index: SearchIndex) -> None:
+    answer = answer_question(
+        "do kettlebell swings make your wrists stronger", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+    )
+    quotes = [c.quote for c in answer.citations]
+    assert CORRECTED not in quotes
+    assert answer.citations[0].doc_id == "wrist-strength"
+    assert _quotes_are_exact(answer, index)
+
+
+@pytest.mark.slow
+def test_a_corrected_sentence_is_used_when_nothing_else_qualifies(index: SearchIndex) -> None:
+    answer = answer_question(
+        "where do ferrets like to sleep", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue(), k=1
+    )
+    assert [c.doc_id for c in answer.citations][:1] == ["ferret-care"]
+    assert answer.citations[0].quote == "Ferrets sleep best in a hammock lined with fleece blankets."
+
+
+@pytest.mark.slow
+def test_timings_are_set_on_a_new_answer_not_by_mutation(index: SearchIndex) -> None:
+    """Regression: timings were written into a frozen Answer's dict after it was built."""
+    answer = answer_question(
+        "what exercises help stiff fingers", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+    )
+    assert {"red_flags", "embed", "search", "compose", "total"} <= set(answer.timings_ms)
+    assert 0.0 < answer.confidence <= 1.0
+
+
+def test_declined_instructions_message_names_no_topic() -> None:
+    """The product answers from whatever corpus is ingested, so the decline must not name one."""
+    assert "back pain" not in NOT_A_QUESTION and "joint" not in NOT_A_QUESTION
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"min_sentences": 0}, {"min_sentences": 5, "max_sentences": 4}, {"k": 0}, {"length_cap_factor": 0.5}],
+)
+def test_qa_settings_reject_impossible_values(changes: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        QASettings(**changes)  # type: ignore[arg-type]
+
+
+def test_abstention_model_confidence_is_the_logistic_of_its_weighted_features() -> None:
+    model = AbstentionModel(features=("passage", "agree"), weights=(10.0, 1.0), bias=-5.0, threshold=0.5)
+    assert model.confidence({"passage": 0.5, "agree": 0.0, "sentence": 0.9}) == pytest.approx(0.5)
+    assert model.confidence({"passage": 0.6, "agree": 1.0}) == pytest.approx(1 / (1 + pow(2.718281828459045, -2.0)))
+
+
+def test_abstention_model_rejects_unknown_features_and_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="known feature"):
+        AbstentionModel(features=("bm25",), weights=(1.0,), bias=0.0, threshold=0.5)
+    bad = tmp_path / "abstention.json"
+    bad.write_text(json.dumps({"features": ["passage"]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a usable abstention model"):
+        load_abstention_model(bad)
