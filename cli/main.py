@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.feedback import feedback_app
 from index import (
     SEARCH_MODES,
     BuildSettings,
@@ -45,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(feedback_app)
 out = Console()
 err = Console(stderr=True)
 
@@ -378,6 +380,15 @@ def eval_command(
         "var/eval"
     ),
     model: ModelOption = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help="Labelled questions for the corpus suite instead of eval/data/questions.jsonl, e.g. a reviewed "
+            "'healthqa feedback export'.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval, answers, abstention and red flags; optionally gate on the thresholds.
 
@@ -389,6 +400,7 @@ def eval_command(
     import shutil
 
     from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
+    from eval.questions import QUESTIONS_FILE, load_questions
     from eval.report import write_report
     from eval.run import run_eval
 
@@ -400,7 +412,15 @@ def eval_command(
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
         embedder = settings.embedder()
-        results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)  # type: ignore[arg-type]
+        if questions is not None:
+            load_questions(questions)  # a file that is not fully labelled fails here, before any model work
+        results = run_eval(
+            chosen,  # type: ignore[arg-type]
+            settings=settings,
+            embedder=embedder,
+            work_dir=work_dir,
+            questions_file=questions or QUESTIONS_FILE,
+        )
     except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     failures = check_gate(results, bounds) if bounds is not None else []
