@@ -47,8 +47,8 @@ def open_app(monkeypatch: pytest.MonkeyPatch, api_url: str, **query: str) -> App
 
 
 def ask(app: AppTest, question: str) -> AppTest:
-    app.text_area(key="question").input(question)
-    button(app, "Ask").click()
+    """Type ``question`` into the chat box and press Enter."""
+    app.chat_input(key="question").set_value(question)
     return app.run()
 
 
@@ -106,10 +106,16 @@ def test_example_question_shows_answer_sources_and_disclaimer(monkeypatch, api_u
     for sentence in body["sentences"]:
         assert escape(sentence["text"]) in answer
     assert re.findall(r">\[(\d+)\]<", answer) == [str(n) for s in body["sentences"] for n in s["citations"]]
-    disclaimer = next(h for h in html if 'class="hq-disclaimer"' in h)
-    assert escape(body["disclaimer"]) in disclaimer
+    disclaimers = [h for h in html if 'class="hq-disclaimer"' in h]
+    assert len(disclaimers) == 1 and escape(body["safety"]["general"]) in disclaimers[0]
     sources = [h for h in html if 'class="hq-source"' in h]
     assert len(sources) == len(body["citations"])
+    shown = " ".join(sources)
+    for part in body["safety"]["sources"]:  # each article's own safety text, once, in a card of that article
+        if part["text"]:
+            assert shown.count(escape(part["text"])) == 1
+            first = next(i for i, c in enumerate(body["citations"]) if c["doc_id"] == part["doc_id"])
+            assert escape(part["text"]) in sources[first]
     for card, citation in zip(sources, body["citations"], strict=True):
         assert escape(citation["title"]) in card
         assert f"<mark>{escape(citation['quote'])}</mark>" in card
