@@ -411,9 +411,9 @@ def eval_command(
     settings = _settings(None, model)
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
-        embedder = settings.embedder()
         if questions is not None:
             load_questions(questions)  # a file that is not fully labelled fails here, before any model work
+        embedder = settings.embedder()
         results = run_eval(
             chosen,  # type: ignore[arg-type]
             settings=settings,

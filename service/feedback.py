@@ -22,9 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ VERSION_PATTERN = r"^v\d{6}$"
 # text, so nobody picks which questions the held-out figures are computed on.
 HELDOUT_SHARE = 3  # one question in three goes to the held-out split
 BUSY_TIMEOUT_S = 10.0
+FULL_BELOW_BYTES = 256 * 1024  # an I/O error with less free space than this is a full disk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -234,19 +237,29 @@ class FeedbackStore:
             if connection is not None and connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
-            raise FeedbackUnavailableError(f"the feedback file {self.path} cannot be used: {_describe(exc)}") from exc
+            raise FeedbackUnavailableError(f"the feedback file {self.path} cannot be used: {_describe(exc, self.path.parent)}") from exc
         finally:
             if connection is not None:
                 connection.close()
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, folder: Path) -> str:
     name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc) or getattr(exc, "errno", None) == 28:
+    if name.startswith("SQLITE_FULL") or getattr(exc, "errno", None) == errno.ENOSPC:
         return "the disk is full"
-    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc) or getattr(exc, "errno", None) == 30:
+    if name.startswith("SQLITE_IOERR") and _free_bytes(folder) < FULL_BELOW_BYTES:
+        # SQLite reports a failed write into the WAL as an I/O error; no free space is the reason.
+        return f"the disk is full ({name})"
+    if name.startswith("SQLITE_READONLY") or getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES):
         return "it is read-only"
-    return str(exc) or type(exc).__name__
+    return f"{exc} ({name})" if name else str(exc) or type(exc).__name__
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return FULL_BELOW_BYTES
 
 
 def _fields(entry: FeedbackEntry) -> dict[str, Any]:
