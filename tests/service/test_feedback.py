@@ -29,6 +29,8 @@ from service.feedback import (
     to_question_line,
 )
 from service.qa import GENERAL_DISCLAIMER
+from tests import editor_note as note
+from tests.editor_note import write_note_articles
 from tests.mounts import fill_leaving, mounted_tmpfs, read_only
 from tests.service.conftest import make_client
 
@@ -194,8 +196,8 @@ def test_feedback_on_an_answer_is_stored_with_its_question_and_cited_passages(fe
     )  # fmt: skip
     assert by_parts.status_code == 201 and by_parts.json()["id"] > stored_id
     metrics = feedback_client.get("/metrics").text
-    assert 'healthqa_feedback_total{reason="wrong",rating="down"} 1.0' in metrics
-    assert 'healthqa_feedback_total{reason="none",rating="up"} 1.0' in metrics
+    assert 'healthqa_feedback_total{rating="down",reason="wrong"} 1.0' in metrics
+    assert 'healthqa_feedback_total{rating="up",reason="none"} 1.0' in metrics
 
 
 @slow
@@ -270,39 +272,10 @@ def test_feedback_file_may_not_live_inside_an_index_version(tmp_path: Path) -> N
 
 # --- safety text in parts -----------------------------------------------------------------------------------
 
-EDITOR_NOTE_ARTICLE = """\
----
-id: knee-care-test
-title: Knee care after exercise (test article)
-reviewed: 2026-11-30
-disclaimer: "This article is general information, not a diagnosis or medical advice. A hot, swollen knee with a \
-fever needs same-day care. This article is general information, not a diagnosis or medical advice."
-editor_note: "Editors' test note: a <b>swollen</b> knee that is hot needs care the same day."
-editor_note_sources:
-  - https://www.nhs.uk/conditions/septic-arthritis/
----
-# Knee care after exercise (test article)
-
-Knees that ache after squats usually settle with a few days of lighter training.
-A knee that aches after running often improves when the weekly distance is increased more gradually.
-"""
-TWIN_ARTICLE = """\
----
-id: knee-care-twin
-title: Knee care twin (test article)
-disclaimer: "A hot, swollen knee with a fever needs same-day care. See a physiotherapist if the ache lasts weeks."
----
-# Knee care twin (test article)
-
-Knees that ache after squats can be rested for a day or two before training again.
-"""
-
 
 @pytest.fixture(scope="module")
 def note_client(embedder, tmp_path_factory: pytest.TempPathFactory):
-    corpus = tmp_path_factory.mktemp("note-corpus")
-    (corpus / "knee-care-test.md").write_text(EDITOR_NOTE_ARTICLE, encoding="utf-8")
-    (corpus / "knee-care-twin.md").write_text(TWIN_ARTICLE, encoding="utf-8")
+    corpus = write_note_articles(tmp_path_factory.mktemp("note-corpus"))
     index_dir = tmp_path_factory.mktemp("note-index")
     ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), progress=False)
     with make_client(index_dir, embedder, feedback_db=index_dir.parent / "f.sqlite") as client:
@@ -311,19 +284,23 @@ def note_client(embedder, tmp_path_factory: pytest.TempPathFactory):
 
 @slow
 def test_safety_parts_carry_each_sources_text_once_and_the_editors_note(note_client: TestClient) -> None:
-    body = note_client.post("/v1/ask", json={"question": "my knees ache after squats, what should I do?"}).json()
-    assert not body["abstained"] and {c["doc_id"] for c in body["citations"]} == {"knee-care-test", "knee-care-twin"}
+    body = note_client.post("/v1/ask", json={"question": note.QUESTION}).json()
+    assert not body["abstained"] and {c["doc_id"] for c in body["citations"]} == {note.NOTED_ID, note.TWIN_ID}
     safety = body["safety"]
     assert safety["general"] == GENERAL_DISCLAIMER
     parts = {p["doc_id"]: p for p in safety["sources"]}
     assert [p["doc_id"] for p in safety["sources"]] == list(dict.fromkeys(c["doc_id"] for c in body["citations"]))
-    first, second = safety["sources"]
-    assert first["text"] == "A hot, swollen knee with a fever needs same-day care."
-    assert second["text"] == "See a physiotherapist if the ache lasts weeks.", "a sentence shown once only"
-    note = parts["knee-care-test"]
-    assert note["editor_note"] == "Editors' test note: a <b>swollen</b> knee that is hot needs care the same day."
-    assert note["editor_note_sources"] == ["https://www.nhs.uk/conditions/septic-arthritis/"]
-    assert parts["knee-care-twin"]["editor_note"] == ""
+    hot, physio = (
+        "A hot, swollen knee with a fever needs same-day care.",
+        "See a physiotherapist if the ache lasts weeks.",
+    )
+    if safety["sources"][0]["doc_id"] == note.NOTED_ID:
+        assert [p["text"] for p in safety["sources"]] == [hot, physio], "a sentence is shown with one source only"
+    else:
+        assert [p["text"] for p in safety["sources"]] == [f"{hot} {physio}", ""]
+    assert parts[note.NOTED_ID]["editor_note"] == note.EDITOR_NOTE
+    assert parts[note.NOTED_ID]["editor_note_sources"] == [note.NOTE_SOURCE]
+    assert parts[note.TWIN_ID]["editor_note"] == ""
     for sentence in ("A hot, swollen knee", "See a physiotherapist", "general information"):
         assert sentence in body["disclaimer"], "the one-string disclaimer is kept for compatibility"
 
