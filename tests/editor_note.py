@@ -34,7 +34,7 @@ disclaimer: "A hot, swollen knee with a fever needs same-day care. See a physiot
 ---
 # Knee care twin (test article)
 
-Knees that ache after squats can be rested for a day or two before training again.
+Icing a knee that aches after squats for fifteen minutes can ease the soreness.
 """
 
 
