@@ -237,7 +237,9 @@ class FeedbackStore:
             if connection is not None and connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
-            raise FeedbackUnavailableError(f"the feedback file {self.path} cannot be used: {_describe(exc, self.path.parent)}") from exc
+            raise FeedbackUnavailableError(
+                f"the feedback file {self.path} cannot be used: {_describe(exc, self.path.parent)}"
+            ) from exc
         finally:
             if connection is not None:
                 connection.close()
