@@ -93,9 +93,10 @@ def test_concurrent_writers_in_threads_and_processes_lose_nothing(tmp_path: Path
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_write_many, args=(str(path), w, 40)) for w in range(3)]
     threads = [threading.Thread(target=_write_many, args=(str(path), 10 + w, 40)) for w in range(4)]
-    for worker in [*processes, *threads]:
+    workers: list[threading.Thread | multiprocessing.process.BaseProcess] = [*processes, *threads]
+    for worker in workers:
         worker.start()
-    for worker in [*processes, *threads]:
+    for worker in workers:
         worker.join(timeout=120)
     assert all(p.exitcode == 0 for p in processes)
     rows = FeedbackStore(path).list()

@@ -93,7 +93,8 @@ def test_thumbs_down_with_reason_and_comment_is_stored_once(page: Page, ui_url: 
     wait_for_answers(page, 1)
     down = page.get_by_role("button", name="Not helpful")
     notice = page.get_by_text("If you send feedback, your question is stored with it")
-    assert notice.is_visible() and abs(top(page, "text=If you send feedback") - (down.bounding_box() or {})["y"]) < 60
+    box = down.bounding_box()
+    assert notice.is_visible() and box is not None and abs(top(page, "text=If you send feedback") - box["y"]) < 60
     down.click()
     form = page.locator('[data-testid="stForm"]')
     form.wait_for(timeout=ANSWER_TIMEOUT_MS)
