@@ -134,7 +134,7 @@ def screenshot(page: Page, name: str) -> None:
     """The whole page: Streamlit scrolls inside its own container, so the window is made as tall as the content."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate(
-        """() => Math.max(...["stMain", "stSidebarContent"].map(
+        """() => Math.max(...["stMain", "stSidebarContent", "stAppScrollToBottomContainer", "stMainBlockContainer"].map(
             (id) => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight || 0))"""
     )
     size = page.viewport_size
