@@ -150,6 +150,21 @@ def test_typed_question_is_answered(monkeypatch, api_url: str) -> None:
 
 
 @slow
+def test_a_shared_link_asks_once_and_later_questions_follow_it(monkeypatch, api_url: str) -> None:
+    app = open_app(monkeypatch, api_url, q="does my mattress matter for back pain?")
+    assert_no_traceback(app)
+    assert order_of(app)[:2] == ["Answer", "Sources"]
+    app.run()
+    assert sum(1 for h in html_of(app) if 'class="hq-answer"' in h) == 1, "a rerun does not ask again"
+    ask(app, OUT_OF_SCOPE_QUESTION)
+    assert_no_traceback(app)
+    answers = [h for h in html_of(app) if 'class="hq-answer"' in h]
+    assert len(answers) == 1 and "mattress" in answers[0] and order_of(app)[-1] == "info", "newest last"
+    assert app.query_params["q"] == [OUT_OF_SCOPE_QUESTION]
+    assert sum(1 for h in html_of(app) if 'class="hq-disclaimer"' in h) == 2
+
+
+@slow
 def test_red_flag_question_shows_emergency_banner_above_the_answer(monkeypatch, api_url: str) -> None:
     app = ask(open_app(monkeypatch, api_url), RED_FLAG_QUESTION)
     assert_no_traceback(app)
@@ -386,6 +401,31 @@ def test_list_items_keep_their_neighbours_as_bullets() -> None:
 def test_render_escapes_markup(fragment: str) -> None:
     assert not MARKUP.search(fragment), fragment
     assert "&lt;" in fragment
+
+
+def test_plain_text_copy_has_the_answer_numbered_sources_and_disclaimer() -> None:
+    text = render.answer_plain_text(
+        question="knees?",
+        answer="Sentence one. [1] Sentence two. [2]",
+        sources=[(1, "First <b>article</b>", "https://example.org/a"), (2, "Second", "")],
+        warnings=["Call emergency services."],
+        disclaimer="General.",
+    )
+    assert text == (
+        "Question: knees?\n\nWarning: Call emergency services.\n\nSentence one. [1] Sentence two. [2]\n\n"
+        "Sources:\n[1] First <b>article</b> <https://example.org/a>\n[2] Second\n\nNot medical advice. General.\n"
+    )
+
+
+def test_source_safety_and_editors_note_are_escaped_and_linked_only_over_http() -> None:
+    html = render.source_safety_html(
+        "See a <b>GP</b>.", editor_note="Note <i>x</i>", note_sources=["https://www.nhs.uk/x", "javascript:alert(1)"]
+    )
+    assert "When to get help:</strong> See a &lt;b&gt;GP&lt;/b&gt;." in html
+    assert "Editor's note:</strong> Note &lt;i&gt;x&lt;/i&gt;" in html
+    assert 'href="https://www.nhs.uk/x"' in html and "javascript" not in html
+    assert render.source_safety_html("  ") == ""
+    assert render.question_href("a b&c?") == "?q=a+b%26c%3F"
 
 
 def test_markdown_text_is_escaped() -> None:
