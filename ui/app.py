@@ -338,7 +338,7 @@ def show_feedback(answer: Answer, turn: Turn, *, client: HealthQAClient) -> None
         return
     rating = st.session_state.get(f"{key}-rating")
     if rating is None:
-        up, down, notice = st.columns([1, 1, 4], vertical_alignment="center")
+        up, down, notice = st.columns([1.1, 1.4, 3.5], vertical_alignment="center")
         up.button("Helpful", key=f"{key}-up", icon=":material/thumb_up:", on_click=_rate, args=(key, "up"))
         down.button("Not helpful", key=f"{key}-down", icon=":material/thumb_down:", on_click=_rate, args=(key, "down"))
         notice.caption(FEEDBACK_NOTICE)
