@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eval.run import Suite
+from cli.feedback import feedback_app
 from index import (
     SEARCH_MODES,
     BuildSettings,
@@ -53,6 +54,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(feedback_app)
 out = Console()
 err = Console(stderr=True)
 
@@ -406,6 +408,15 @@ def eval_command(
         "var/eval"
     ),
     model: ModelOption = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help="Labelled questions for the corpus suite instead of eval/data/questions.jsonl, e.g. a reviewed "
+            "'healthqa feedback export'.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval, answers, abstention and red flags; optionally gate on the thresholds.
 
@@ -417,6 +428,7 @@ def eval_command(
     import shutil
 
     from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
+    from eval.questions import QUESTIONS_FILE, load_questions
     from eval.report import write_report
     from eval.run import run_eval
 
@@ -425,8 +437,16 @@ def eval_command(
     settings = _settings(None, model)
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
+        if questions is not None:
+            load_questions(questions)  # a file that is not fully labelled fails here, before any model work
         embedder = settings.embedder()
-        results = run_eval(chosen, settings=settings, embedder=embedder, work_dir=work_dir)
+        results = run_eval(
+            chosen,
+            settings=settings,
+            embedder=embedder,
+            work_dir=work_dir,
+            questions_file=questions or QUESTIONS_FILE,
+        )
     except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     failures = check_gate(results, bounds) if bounds is not None else []

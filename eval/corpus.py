@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from eval.answers import evaluate_answers
 from eval.metrics import recall_curve, retrieval_metrics
-from eval.questions import Split, load_questions
+from eval.questions import QUESTIONS_FILE, Split, load_questions
 from eval.retrieval import run_queries
 from index import SEARCH_MODES, SearchIndex
 from service.qa import QASettings
@@ -18,10 +19,15 @@ RETRIEVAL_KINDS = ("answerable", "benign")
 
 
 def run_corpus_suite(
-    index: SearchIndex, catalogue: RedFlagCatalogue, qa: QASettings, *, split: Split
+    index: SearchIndex,
+    catalogue: RedFlagCatalogue,
+    qa: QASettings,
+    *,
+    split: Split,
+    questions_file: Path = QUESTIONS_FILE,
 ) -> dict[str, Any]:
     """Retrieval per mode, answers, abstention, red flags and citation integrity on one split."""
-    questions = load_questions(split=split)
+    questions = load_questions(questions_file, split=split)
     retrievable = [q for q in questions if q.kind in RETRIEVAL_KINDS and q.relevant]
     qrels = {q.id: dict.fromkeys(q.relevant, 1) for q in retrievable}
     texts = {q.id: q.question for q in retrievable}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "questions.jsonl"
 Kind = Literal["answerable", "out_of_scope", "red_flag", "benign"]
@@ -30,12 +30,24 @@ class LabelledQuestion:
 
 
 def load_questions(path: Path = QUESTIONS_FILE, *, split: Split | None = None) -> list[LabelledQuestion]:
-    """Labelled questions, optionally one split only (tuning must pass ``split="tune"``)."""
+    """Labelled questions, optionally one split only (tuning must pass ``split="tune"``).
+
+    Raises:
+        ValueError: a line is not JSON or not fully labelled (e.g. a feedback export whose ``kind`` is
+            still null), naming the file and line.
+        FileNotFoundError: there is no such file.
+    """
     questions = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        r = json.loads(line)
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} line {number}: not valid JSON ({exc.msg})") from exc
+        problem = _unlabelled(r)
+        if problem:
+            raise ValueError(f"{path} line {number}: {problem}")
         questions.append(
             LabelledQuestion(
                 id=r["id"],
@@ -49,3 +61,21 @@ def load_questions(path: Path = QUESTIONS_FILE, *, split: Split | None = None) -
             )
         )
     return [q for q in questions if split is None or q.split == split]
+
+
+def _unlabelled(record: Any) -> str | None:
+    """What keeps a line from being a labelled question, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    missing = [name for name in ("id", "question", "relevant", "answer_sentences") if name not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if record.get("kind") not in get_args(Kind):
+        return f"kind is {record.get('kind')!r}: label it {', '.join(get_args(Kind))}"
+    if record.get("split") not in get_args(Split):
+        return f"split is {record.get('split')!r}, not tune or heldout"
+    if record.get("red_flag_level") not in (None, "emergency", "urgent"):
+        return f"red_flag_level is {record['red_flag_level']!r}, not emergency, urgent or null"
+    if (record["kind"] == "red_flag") != (record.get("red_flag_level") is not None):
+        return "red_flag_level is set on red_flag questions, and only on them"
+    return None

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from eval.corpus import run_corpus_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
+from eval.questions import QUESTIONS_FILE
 from eval.retrieval import run_queries
 from index import SEARCH_MODES, BuildSettings, Embedder, SearchIndex, SearchSettings, build_index
 from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
@@ -23,7 +24,13 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus" / "articles"
 
 
 def run_eval(
-    suites: list[Suite], *, settings: Settings, embedder: Embedder, work_dir: Path, medquad_file: Path = MEDQUAD_FILE
+    suites: list[Suite],
+    *,
+    settings: Settings,
+    embedder: Embedder,
+    work_dir: Path,
+    medquad_file: Path = MEDQUAD_FILE,
+    questions_file: Path = QUESTIONS_FILE,
 ) -> dict[str, Any]:
     """Build (incrementally) the indexes each suite needs under ``work_dir`` and run the suites.
 
@@ -50,8 +57,11 @@ def run_eval(
         catalogue = load_catalogue(settings.redflag_catalogue)
         for split in ("tune", "heldout"):
             logger.info("corpus suite, %s split", split)
-            results[f"corpus.{split}"] = run_corpus_suite(index, catalogue, qa, split=split)
+            results[f"corpus.{split}"] = run_corpus_suite(
+                index, catalogue, qa, split=split, questions_file=questions_file
+            )
         results["index_version"] = index.version
+        results["questions_file"] = str(questions_file)
     for suite in [s for s in suites if s.startswith("medquad")]:
         results[suite] = _run_medquad(suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file)
     return results

@@ -10,8 +10,25 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import CatalogueDep, HolderDep, IndexDep, MetricsDep, QASettingsDep, SettingsDep, require_admin
+from service.deps import (
+    CatalogueDep,
+    FeedbackStoreDep,
+    HolderDep,
+    IndexDep,
+    MetricsDep,
+    QASettingsDep,
+    SettingsDep,
+    require_admin,
+)
 from service.errors import ServiceError
+from service.feedback import (
+    MAX_COMMENT_CHARS,
+    FeedbackEntry,
+    FeedbackError,
+    FeedbackUnavailableError,
+    answer_id_for,
+    parse_answer_id,
+)
 from service.qa import Answer, QuestionError, answer_question, answer_to_dict, clean_question
 from service.schemas import (
     AskRequest,
@@ -20,6 +37,8 @@ from service.schemas import (
     DocumentPublic,
     DocumentSummary,
     ErrorResponse,
+    FeedbackCreated,
+    FeedbackRequest,
     HealthResponse,
     ReloadResponse,
     SearchRequest,
@@ -81,7 +100,50 @@ async def ask(
     question = _clean(request.question, field="question", limit=settings.max_question_chars)
     answer = await run_in_threadpool(answer_question, question, index, settings=qa, catalogue=catalogue, k=request.k)
     _observe(answer, metrics, log_question=settings.log_questions)
-    return AskResponse.model_validate(answer_to_dict(answer))
+    body = answer_to_dict(answer)
+    body["answer_id"] = answer_id_for(answer.index_version, [c.chunk_id for c in answer.citations])
+    return AskResponse.model_validate(body)
+
+
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackCreated,
+    status_code=201,
+    responses={
+        **ERRORS,
+        422: {
+            "model": ErrorResponse,
+            "description": "Invalid feedback (no answer_id nor index_version and chunk_ids, an unknown answer_id, "
+            "a reason with a thumbs up, an over-long comment, unknown field)",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "The feedback file cannot be written (feedback_unavailable: disk full, read-only), or "
+            "the service is at its concurrency cap (overloaded, with Retry-After)",
+            "headers": BUSY[503]["headers"],
+        },
+    },
+    tags=["feedback"],
+)
+async def feedback(
+    request: FeedbackRequest, settings: SettingsDep, store: FeedbackStoreDep, metrics: MetricsDep
+) -> FeedbackCreated:
+    """Store a thumbs up or down on an answer, with an optional reason and comment; 201 with the stored id.
+
+    The question is stored with it, because the person chose to send it; it can join the evaluation
+    questions after review (`healthqa feedback export`).
+    """
+    entry = _feedback_entry(request, limit=settings.max_question_chars)
+    try:
+        stored = await run_in_threadpool(store.add, entry)
+    except FeedbackUnavailableError as exc:
+        logger.error("feedback not stored", extra={"reason": str(exc)})
+        raise ServiceError(
+            503, "feedback_unavailable", f"your feedback could not be stored right now, please try later: {exc}"
+        ) from exc
+    metrics.feedback.labels(stored.rating, stored.reason or "none").inc()
+    logger.info("feedback", extra={"feedback_id": stored.id, "rating": stored.rating, "reason": stored.reason})
+    return FeedbackCreated(id=stored.id, created_at=stored.created_at)
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS, tags=["search"])
@@ -190,6 +252,40 @@ def _clean(value: str, *, field: str, limit: int) -> str:
         return clean_question(value, field=field, limit=limit)
     except QuestionError as exc:
         raise ServiceError(422, "validation_error", str(exc)) from exc
+
+
+def _feedback_entry(request: FeedbackRequest, *, limit: int) -> FeedbackEntry:
+    """Validate what the checks of the schema cannot: which answer, and a reason only with a thumbs down."""
+    question = _clean(request.question, field="question", limit=limit)
+    comment = ""
+    if request.comment is not None and request.comment.strip():
+        comment = _clean(request.comment, field="comment", limit=MAX_COMMENT_CHARS)
+    if request.reason is not None and request.rating == "up":
+        raise ServiceError(422, "validation_error", "reason: is for a thumbs down only")
+    if request.answer_id is not None:
+        try:
+            version, chunk_ids = parse_answer_id(request.answer_id)
+        except FeedbackError as exc:
+            raise ServiceError(422, "validation_error", str(exc)) from exc
+        if (request.index_version is not None and request.index_version != version) or (
+            request.chunk_ids is not None and tuple(request.chunk_ids) != chunk_ids
+        ):
+            raise ServiceError(422, "validation_error", "answer_id: does not match index_version and chunk_ids")
+    elif request.index_version is not None and request.chunk_ids is not None:
+        version, chunk_ids = request.index_version, tuple(request.chunk_ids)
+    else:
+        raise ServiceError(
+            422, "validation_error", "answer_id: give the answer's answer_id, or its index_version and chunk_ids"
+        )
+    return FeedbackEntry(
+        question=question,
+        rating=request.rating,
+        reason=request.reason,
+        comment=comment,
+        index_version=version,
+        chunk_ids=chunk_ids,
+        answer_id=request.answer_id or answer_id_for(version, chunk_ids),
+    )
 
 
 def _summary(document: Any) -> DocumentSummary:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import limits
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import DEFAULT_MODEL, BuildSettings, ChunkerSettings, EmbedBackend, Embedder, SearchSettings, load_embedder
@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         le=1.0,
         description="Abstain below this confidence (the calibrated abstention model's estimate, 0-1, that the "
         "articles cover the question; see service/abstention.py); default from 'healthqa calibrate --write'.",
+    )
+    feedback_db: Path = Field(
+        Path("var/feedback.sqlite"),
+        description="SQLite file that stores feedback on answers (POST /v1/feedback); never inside the index folder's "
+        "versions, so it survives restarts, reloads and re-ingests.",
     )
     redflag_catalogue: Path | None = Field(
         None, description="Red-flag rules (YAML); default: the catalogue shipped in service/."
@@ -165,6 +170,16 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ValueError(f"a CORS origin is scheme://host[:port] with no path, got {origin!r}")
         return value
+
+    @model_validator(mode="after")
+    def _feedback_outside_versions(self) -> Settings:
+        versions = (self.index_dir / "versions").resolve()
+        if self.feedback_db.resolve().is_relative_to(versions):
+            raise ValueError(
+                f"feedback_db {self.feedback_db} is inside the index versions ({versions}), which ingest replaces "
+                "and prunes; put it beside them, e.g. var/feedback.sqlite"
+            )
+        return self
 
     def embedder(self) -> Embedder:
         """The configured embedding model on the configured backend, loaded lazily on first use."""

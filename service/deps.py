@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from index import SearchIndex
 from service.config import Settings, get_settings
 from service.errors import ServiceError
+from service.feedback import FeedbackStore
 from service.middleware import Metrics
 from service.qa import QASettings
 from service.redflags import RedFlagCatalogue
@@ -55,6 +56,14 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_feedback_store(request: Request) -> FeedbackStore:
+    store: FeedbackStore = request.app.state.feedback
+    return store
+
+
+FeedbackStoreDep = Annotated[FeedbackStore, Depends(get_feedback_store)]
 
 
 async def get_qa_settings(settings: SettingsDep) -> QASettings:

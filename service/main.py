@@ -16,6 +16,7 @@ from index import BatchingEmbedder, Embedder, ModelNotFoundError, set_search_thr
 from service.api import ADMIN_PATHS, PROBE_PATHS, router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
+from service.feedback import FeedbackStore
 from service.limits import RateLimiter, RateLimitMiddleware, WorkGate, WorkLimitMiddleware
 from service.logs import configure_json_logging
 from service.middleware import BodyLimitMiddleware, JsonCORSMiddleware, Metrics, RequestContextMiddleware
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         openapi_tags=[
             {"name": "answers", "description": "Cited answers, abstentions and red flags."},
             {"name": "search", "description": "Ranked passages."},
+            {"name": "feedback", "description": "Thumbs up or down on an answer, stored for review."},
             {"name": "documents", "description": "The articles."},
             {"name": "operations", "description": "Health, readiness, metrics and admin."},
         ],
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.catalogue = load_catalogue(settings.redflag_catalogue)
+    app.state.feedback = FeedbackStore(settings.feedback_db)
 
     async def configured_settings() -> Settings:  # async: no thread-pool hop per request
         return settings
@@ -132,6 +135,7 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
             schemas = spec["components"]["schemas"]
             schemas["AskRequest"]["properties"]["question"]["maxLength"] = settings.max_question_chars
             schemas["SearchRequest"]["properties"]["query"]["maxLength"] = settings.max_question_chars
+            schemas["FeedbackRequest"]["properties"]["question"]["maxLength"] = settings.max_question_chars
             app.openapi_schema = spec
         return app.openapi_schema
 

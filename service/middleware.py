@@ -44,6 +44,12 @@ class Metrics:
         )
         self.answers = Counter("healthqa_answers_total", "Answers by outcome", ["outcome"], registry=self.registry)
         self.red_flags = Counter("healthqa_red_flags_total", "Red flags raised", ["level"], registry=self.registry)
+        self.feedback = Counter(
+            "healthqa_feedback_total",
+            "Feedback stored, by rating and reason",
+            ["rating", "reason"],
+            registry=self.registry,
+        )
         self.reloads = Counter("healthqa_index_reloads_total", "Index reloads", ["result"], registry=self.registry)
         self.shed = Counter(
             "healthqa_shed_total",

@@ -174,6 +174,30 @@ class ArticleRef:
 
 
 @dataclass(frozen=True)
+class SourceSafety:
+    """One cited article's own safety advice, shown with that source.
+
+    ``text`` holds the article's disclaimer sentences that no earlier source showed and that say more
+    than the general disclaimer; ``editor_note`` is a correction the editors attached to the article
+    (front matter ``editor_note``, with ``editor_note_sources``).
+    """
+
+    doc_id: str
+    title: str
+    text: str
+    editor_note: str = ""
+    editor_note_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The safety text of a response in parts: one short general disclaimer, then each source's own."""
+
+    general: str = GENERAL_DISCLAIMER
+    sources: tuple[SourceSafety, ...] = ()
+
+
+@dataclass(frozen=True)
 class Answer:
     """Everything a response carries; ``answer`` is the sentences joined with their ``[n]`` markers."""
 
@@ -189,6 +213,7 @@ class Answer:
     abstain_reason: str | None = None
     related: tuple[ArticleRef, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    safety: Safety = Safety()
 
 
 @dataclass(frozen=True)
@@ -504,6 +529,7 @@ def _compose(
         index_version=index.version,
         confidence=round(confidence, 4),
         related=_related(cited, index),
+        safety=Safety(GENERAL_DISCLAIMER, source_safety(cited)),
     )
 
 
@@ -515,6 +541,49 @@ def _disclaimer(documents: list[Any]) -> str:
         if isinstance(own, str) and own.strip() and own.strip() not in parts:
             parts.append(own.strip())
     return "\n\n".join([*parts, GENERAL_DISCLAIMER])
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
+_WORD = re.compile(r"[a-z]+")
+# Words that add nothing to the general disclaimer's first sentence when an article says it of itself.
+_SELF_REFERENCE = frozenset({"article", "this", "is"})
+
+
+def source_safety(documents: list[Any]) -> tuple[SourceSafety, ...]:
+    """Each cited article's own safety text, once: the sentences of its ``disclaimer`` front matter.
+
+    A sentence already shown with an earlier source is not repeated, and one that says nothing the
+    general disclaimer does not ("This article is general information, not a diagnosis or medical
+    advice.") is left to it; every other sentence is kept, in the article's order. The article's
+    ``editor_note`` (and its ``editor_note_sources``) comes with it.
+
+    Args:
+        documents: The cited articles (``index.document`` objects), in citation order, each once.
+    """
+    general = set(_WORD.findall(GENERAL_DISCLAIMER.split(". ")[0].lower())) | _SELF_REFERENCE
+    shown: set[str] = set()
+    parts: list[SourceSafety] = []
+    for document in documents:
+        own = document.metadata.get("disclaimer")
+        kept = []
+        for sentence in _SENTENCE_END.split(own.strip()) if isinstance(own, str) else []:
+            key = " ".join(_WORD.findall(sentence.lower()))
+            if not key or key in shown or set(key.split()) <= general:
+                continue
+            shown.add(key)
+            kept.append(sentence.strip())
+        note = document.metadata.get("editor_note")
+        note_sources = document.metadata.get("editor_note_sources")
+        parts.append(
+            SourceSafety(
+                doc_id=document.doc_id,
+                title=document.title,
+                text=" ".join(kept),
+                editor_note=" ".join(note.split()) if isinstance(note, str) else "",
+                editor_note_sources=tuple(str(s) for s in note_sources) if isinstance(note_sources, list) else (),
+            )
+        )
+    return tuple(parts)
 
 
 def _related(documents: list[Any], index: SearchIndex) -> tuple[ArticleRef, ...]:

@@ -8,6 +8,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from service.feedback import (
+    MAX_ANSWER_ID_CHARS,
+    MAX_CHUNK_ID_CHARS,
+    MAX_CITED_CHUNKS,
+    MAX_COMMENT_CHARS,
+    VERSION_PATTERN,
+)
 from service.text import VISIBLE_TEXT_PATTERN
 
 MAX_K = 20
@@ -95,6 +102,24 @@ class ArticlePublic(BaseModel):
     url: str
 
 
+class SourceSafetyPublic(BaseModel):
+    doc_id: str
+    title: str
+    text: str = Field(
+        description="The article's own safety advice: its disclaimer's sentences not shown with an earlier source "
+        "and not already said by the general disclaimer (may be empty)."
+    )
+    editor_note: str = Field("", description="A correction the editors attached to this article, shown with it.")
+    editor_note_sources: list[str] = Field(default_factory=list, description="Public sources of the editor's note.")
+
+
+class SafetyPublic(BaseModel):
+    general: str = Field(description="One short general disclaimer, for every answer, abstention and escalation.")
+    sources: list[SourceSafetyPublic] = Field(
+        default_factory=list, description="Each cited article's own safety text, once, in citation order."
+    )
+
+
 class AskResponse(BaseModel):
     """An answer, an abstention, or either with red flags first."""
 
@@ -126,6 +151,19 @@ class AskResponse(BaseModel):
                     "abstained": False,
                     "red_flags": [],
                     "disclaimer": "This is general health information ...",
+                    "safety": {
+                        "general": "This is general health information ...",
+                        "sources": [
+                            {
+                                "doc_id": "joint-pain-after-working-out",
+                                "title": "Is joint pain good after working out?",
+                                "text": "Joint pain after exercise that persists ... should be checked ...",
+                                "editor_note": "",
+                                "editor_note_sources": [],
+                            }
+                        ],
+                    },
+                    "answer_id": "a1.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ",
                     "index_version": "v000001",
                     "timings_ms": {"total": 12.5},
                 }
@@ -141,7 +179,12 @@ class AskResponse(BaseModel):
     abstained: bool = Field(description="True when the articles don't cover the question.")
     abstain_reason: str | None = Field(None, description="not_covered or instructions, when abstained.")
     red_flags: list[RedFlagPublic] = Field(description="Warning signs found in the question, emergency first.")
-    disclaimer: str = Field(description="The cited articles' own disclaimers and a general one.")
+    disclaimer: str = Field(
+        description="The cited articles' own disclaimers and a general one, as one text (kept for compatibility; "
+        "`safety` has the same in parts)."
+    )
+    safety: SafetyPublic = Field(description="The general disclaimer and each cited article's safety text, apart.")
+    answer_id: str = Field(description="Refers to this answer in POST /v1/feedback.")
     related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
     confidence: float = Field(
         description="The calibrated abstention model's estimate (0-1) that the articles cover the question; "
@@ -149,6 +192,54 @@ class AskResponse(BaseModel):
     )
     index_version: str
     timings_ms: dict[str, float]
+
+
+class FeedbackRequest(BaseModel):
+    """Feedback on one answer for ``POST /v1/feedback``: the answer's ``answer_id``, or its
+    ``index_version`` and the ``chunk_ids`` it cited (an empty list for an abstention)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "is it normal for my knees to ache after the gym?",
+                    "answer_id": "a1.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ",
+                    "rating": "down",
+                    "reason": "unhelpful",
+                    "comment": "It did not say when to see someone.",
+                }
+            ]
+        },
+    )
+
+    question: str = Field(
+        pattern=VISIBLE_TEXT_PATTERN,
+        description="The question that was answered (stored: the person chose to send it), same limits as /v1/ask.",
+    )
+    answer_id: str | None = Field(
+        None, min_length=1, max_length=MAX_ANSWER_ID_CHARS, description="The `answer_id` of the /v1/ask response."
+    )
+    index_version: str | None = Field(
+        None, pattern=VERSION_PATTERN, description="Without an answer_id: the index version that answered."
+    )
+    chunk_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_CHUNK_ID_CHARS)]] | None = Field(
+        None, max_length=MAX_CITED_CHUNKS, description="Without an answer_id: the cited chunk ids."
+    )
+    rating: Literal["up", "down"]
+    reason: Literal["wrong", "unhelpful", "unsafe", "outdated", "other"] | None = Field(
+        None, description="Why the answer fell short (with a thumbs down only)."
+    )
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS, description="Anything else, in plain words.")
+
+
+class FeedbackCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": 42, "created_at": "2026-11-30T02:10:00.000000+00:00"}]}
+    )
+
+    id: int = Field(description="The stored feedback's id (as in `healthqa feedback list`).")
+    created_at: str = Field(description="When it was stored (UTC, ISO 8601).")
 
 
 class SearchResultPublic(BaseModel):

@@ -117,69 +117,80 @@ def sidebar(settings: UISettings, status: ServiceStatus) -> Options:
 
 # --- the question page ----------------------------------------------------------------------------------
 
+REASONS = {
+    "wrong": "It is wrong",
+    "unhelpful": "It doesn't answer my question",
+    "unsafe": "It could be unsafe",
+    "outdated": "It is out of date",
+    "other": "Something else",
+}
+FEEDBACK_NOTICE = "If you send feedback, your question is stored with it so that the team can review the answer."
+THANKS = "Thank you for your feedback."
+
+
+class Turn(NamedTuple):
+    """One question of the session, and its outcome once asked; each question is answered on its own."""
+
+    number: int
+    question: str
+    outcome: Outcome | None = None
+
 
 def ask_page(client: HealthQAClient, settings: UISettings, status: ServiceStatus, options: Options) -> None:
     st.title("healthqa")
     st.markdown(INTRO)
-    asked: str | None = st.session_state.get("asked")
-    if status.problem and not asked:
+    _ask_from_url()
+    turns: list[Turn] = st.session_state.setdefault("turns", [])
+    if status.problem and not turns:
         show_problem(status.problem, retry_key="retry-status")
-    with st.form("ask-form", border=False):
-        st.text_area(
-            "Your question",
-            key="question",
-            height=90,
-            placeholder="e.g. is it normal for my knees to ache after the gym?",
-        )
-        st.form_submit_button("Ask", type="primary", on_click=_submit)
-    st.caption("Or try an example:")
-    columns = st.columns(2)
-    for number, example in enumerate(EXAMPLES):
-        columns[number % 2].button(
-            example, key=f"example-{number}", on_click=_use_example, args=(example,), width="stretch"
-        )
+    if not turns:
+        st.caption("Type your question in the box at the bottom and press Enter, or try an example:")
+        columns = st.columns(2)
+        for number, example in enumerate(EXAMPLES):
+            columns[number % 2].button(
+                example, key=f"example-{number}", on_click=_ask, args=(example,), width="stretch"
+            )
+    for position, turn in enumerate(turns):
+        if turn.outcome is None:  # just asked
+            with st.spinner("Looking through the articles…"):
+                turn = turns[position] = turn._replace(outcome=fetch_outcome(client, turn.question, options.k))
+        show_turn(turn, client=client, settings=settings)
     if st.session_state.get("blank"):
         st.info("Type a question first, or pick one of the examples.")
-    if not asked:
+    if turns and options.show_passages:
+        show_passages(_passages(client, turns[-1].question, options))
+    st.chat_input("Ask a question about back or joint pain", key="question", on_submit=_submit)
+
+
+def _ask(question: str) -> None:
+    """Add ``question`` to the session (answered on this run) and put it in the page's URL to share."""
+    question = question.strip()
+    st.session_state["blank"] = not question
+    if not question:
         return
-    st.divider()
-    outcome = _outcome(client, asked, options.k)
-    if outcome.error is not None:
-        show_error(outcome.error, retry_key="retry-ask")
-    elif outcome.answer is not None:
-        show_answer(outcome.answer, outcome.documents, client=client, settings=settings)
-    if options.show_passages:
-        show_passages(_passages(client, asked, options))
+    turns: list[Turn] = st.session_state.setdefault("turns", [])
+    turns.append(Turn(len(turns) + 1, question))
+    st.session_state["url_question"] = question
+    st.query_params["q"] = question
 
 
 def _submit() -> None:
-    question = str(st.session_state.get("question") or "").strip()
-    st.session_state["blank"] = not question
-    st.session_state["asked"] = question or None
-    st.session_state.pop("outcome", None)  # asking again means asking again, not the remembered answer
+    _ask(str(st.session_state.get("question") or ""))
 
 
-def _use_example(example: str) -> None:
-    st.session_state["question"] = example
-    st.session_state["blank"] = False
-    st.session_state["asked"] = example
-    st.session_state.pop("outcome", None)
+def _ask_from_url() -> None:
+    """A shared link (``?q=...``) asks its question once, when the page opens with it."""
+    question = st.query_params.get("q")
+    if question and question != st.session_state.get("url_question"):
+        _ask(question)
 
 
-def _retry() -> None:
-    st.session_state.pop("outcome", None)
+def _retry(number: int | None = None) -> None:
+    """Ask turn ``number`` again (and refresh the service status)."""
+    turns: list[Turn] = st.session_state.get("turns", [])
+    st.session_state["turns"] = [t._replace(outcome=None) if t.number == number else t for t in turns]
     st.session_state.pop("passages", None)
     service_status.clear()
-
-
-def _outcome(client: HealthQAClient, question: str, k: int) -> Outcome:
-    key = (question, k)
-    outcome: Outcome | None = st.session_state.get("outcome")
-    if outcome is None or outcome.key != key:
-        with st.spinner("Looking through the articles…"):
-            outcome = fetch_outcome(client, question, k)
-        st.session_state["outcome"] = outcome
-    return outcome
 
 
 def fetch_outcome(client: HealthQAClient, question: str, k: int) -> Outcome:
@@ -213,15 +224,31 @@ def _passages(client: HealthQAClient, question: str, options: Options) -> Passag
 # --- pieces of the page ---------------------------------------------------------------------------------
 
 
-def show_problem(message: str, *, retry_key: str) -> None:
+def show_turn(turn: Turn, *, client: HealthQAClient, settings: UISettings) -> None:
+    """The question, then its answer (or what went wrong), as a pair of chat messages."""
+    with st.chat_message("user", avatar=":material/person:"):
+        st.markdown(render.md_escape(turn.question))
+        st.html(
+            f'<div class="hq-meta">{render.link(render.question_href(turn.question), "Link to this question")}</div>'
+        )
+    outcome = turn.outcome
+    assert outcome is not None
+    with st.chat_message("assistant", avatar=":material/healing:"):
+        if outcome.error is not None:
+            show_error(outcome.error, retry_key=f"retry-ask-{turn.number}", number=turn.number)
+        elif outcome.answer is not None:
+            show_answer(outcome.answer, outcome.documents, client=client, settings=settings, turn=turn)
+
+
+def show_problem(message: str, *, retry_key: str, number: int | None = None) -> None:
     """The API is down, slow or not ready: say so kindly and offer to try again."""
     st.warning(render.md_escape(message), icon=":material/cloud_off:", title="The healthqa service isn't available")
-    st.button("Retry", key=retry_key, on_click=_retry, icon=":material/refresh:")
+    st.button("Retry", key=retry_key, on_click=_retry, args=(number,), icon=":material/refresh:")
 
 
-def show_error(error: ApiError, *, retry_key: str) -> None:
+def show_error(error: ApiError, *, retry_key: str, number: int | None = None) -> None:
     if error.retryable:
-        show_problem(error.message, retry_key=retry_key)
+        show_problem(error.message, retry_key=retry_key, number=number)
     else:
         st.warning(
             render.md_escape(error.message),
@@ -231,9 +258,15 @@ def show_error(error: ApiError, *, retry_key: str) -> None:
 
 
 def show_answer(
-    answer: Answer, documents: dict[str, Document], *, client: HealthQAClient, settings: UISettings
+    answer: Answer,
+    documents: dict[str, Document],
+    *,
+    client: HealthQAClient,
+    settings: UISettings,
+    turn: Turn | None = None,
 ) -> None:
-    """Red flags first, then the answer (or the abstention), the disclaimer, the sources, related articles."""
+    """Red flags first, then the answer (or the abstention), one short disclaimer, feedback and copy, then the
+    sources, each with its own safety advice, and related articles."""
     for flag in answer.red_flags:
         source = render.safe_href(flag.source)
         based_on = f"  \nBased on: {render.md_link(source, _site(source))}" if source else ""
@@ -260,15 +293,21 @@ def show_answer(
         st.html(
             render.answer_html(((s.text, s.citations) for s in answer.sentences), titles=titles, fallback=answer.answer)
         )
-    st.html(render.disclaimer_html(answer.disclaimer or FALLBACK_DISCLAIMER))
+    general = answer.safety.general if answer.safety is not None else answer.disclaimer
+    st.html(render.disclaimer_html(general or FALLBACK_DISCLAIMER))
+    if turn is not None:
+        show_feedback(answer, turn, client=client)
+        show_copy(answer, turn, client=client, settings=settings)
     if answer.citations:
         st.subheader("Sources")
+        safety = {s.doc_id: s for s in answer.safety.sources} if answer.safety is not None else {}
         for citation in answer.citations:
             document = documents.get(citation.doc_id)
             if document is not None and document.text[citation.start : citation.end] == citation.quote:
                 passage = render.highlighted_passage_html(document.text, citation.start, citation.end)
             else:  # the article changed since (a reload), or could not be fetched
                 passage = render.quote_html(citation.quote)
+            own = safety.pop(citation.doc_id, None)  # with the article's first citation only
             st.html(
                 render.source_html(
                     number=citation.id,
@@ -277,12 +316,77 @@ def show_answer(
                     meta=[citation.section, f"Reviewed {citation.reviewed}" if citation.reviewed else ""],
                     links=_article_links(client, settings, citation.doc_id, citation.url),
                     passage=passage,
+                    safety=render.source_safety_html(
+                        own.text, editor_note=own.editor_note, note_sources=own.editor_note_sources
+                    )
+                    if own is not None
+                    else "",
                 )
             )
     if answer.related:
         st.subheader("Related articles")
         items = "".join(f"<li>{render.link(render.article_view_href(a.doc_id), a.title)}</li>" for a in answer.related)
         st.html(f"<ul>{items}</ul>")
+
+
+def show_feedback(answer: Answer, turn: Turn, *, client: HealthQAClient) -> None:
+    """Thumbs up or down, then an optional reason and comment, then a thank-you: one vote per answer."""
+    votes: dict[int, str] = st.session_state.setdefault("votes", {})
+    key = f"feedback-{turn.number}"
+    if votes.get(turn.number) == "sent":
+        st.success(THANKS, icon=":material/volunteer_activism:")
+        return
+    rating = st.session_state.get(f"{key}-rating")
+    if rating is None:
+        up, down, notice = st.columns([1.1, 1.4, 3.5], vertical_alignment="center")
+        up.button("Helpful", key=f"{key}-up", icon=":material/thumb_up:", on_click=_rate, args=(key, "up"))
+        down.button("Not helpful", key=f"{key}-down", icon=":material/thumb_down:", on_click=_rate, args=(key, "down"))
+        notice.caption(FEEDBACK_NOTICE)
+        return
+    with st.form(f"{key}-form", border=True):
+        st.markdown("**You found this helpful.**" if rating == "up" else "**You found this not helpful.**")
+        reason = None
+        if rating == "down":
+            reason = st.selectbox(
+                "What was wrong with it? (optional)",
+                options=list(REASONS),
+                format_func=REASONS.__getitem__,
+                index=None,
+                key=f"{key}-reason",
+                placeholder="Choose a reason",
+            )
+        comment = st.text_area("Anything else? (optional)", key=f"{key}-comment", max_chars=1000, height=80)
+        st.caption(FEEDBACK_NOTICE)
+        send = st.form_submit_button("Send feedback", type="primary")
+    if send:
+        try:
+            client.feedback(question=turn.question, answer=answer, rating=rating, reason=reason, comment=comment)
+        except ApiError as exc:
+            st.warning(render.md_escape(exc.message), icon=":material/cloud_off:", title="Feedback not sent")
+            return
+        votes[turn.number] = "sent"
+        st.rerun()  # the thank-you replaces the form
+
+
+def _rate(key: str, rating: str) -> None:
+    st.session_state[f"{key}-rating"] = rating
+
+
+def show_copy(answer: Answer, turn: Turn, *, client: HealthQAClient, settings: UISettings) -> None:
+    """The answer with its numbered sources as plain text, with Streamlit's copy button."""
+    sources = []
+    for citation in answer.citations:
+        href = render.safe_href(citation.url, base=settings.article_base_url) or client.document_url(citation.doc_id)
+        sources.append((citation.id, citation.title, href))
+    text = render.answer_plain_text(
+        question=turn.question,
+        answer=answer.answer,
+        sources=sources,
+        warnings=[flag.message for flag in answer.red_flags],
+        disclaimer=answer.safety.general if answer.safety is not None else answer.disclaimer,
+    )
+    with st.expander("Copy this answer as plain text", icon=":material/content_copy:"):
+        st.code(text, language=None, wrap_lines=True)
 
 
 def show_passages(passages: Passages) -> None:

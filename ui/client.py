@@ -55,6 +55,7 @@ class Citation(_Model):
     doc_id: str
     title: str
     url: str = ""
+    chunk_id: str = ""
     quote: str
     start: int
     end: int
@@ -80,6 +81,19 @@ class ArticleRef(_Model):
     url: str = ""
 
 
+class SourceSafety(_Model):
+    doc_id: str
+    title: str = ""
+    text: str = ""
+    editor_note: str = ""
+    editor_note_sources: list[str] = Field(default_factory=list)
+
+
+class Safety(_Model):
+    general: str
+    sources: list[SourceSafety] = Field(default_factory=list)
+
+
 class Answer(_Model):
     answer: str
     sentences: list[Sentence] = Field(default_factory=list)
@@ -91,6 +105,13 @@ class Answer(_Model):
     related: list[ArticleRef] = Field(default_factory=list)
     confidence: float = 0.0
     index_version: str = ""
+    safety: Safety | None = None  # None from an API older than the safety parts: show `disclaimer` instead
+    answer_id: str = ""
+
+
+class FeedbackReceipt(_Model):
+    id: int
+    created_at: str = ""
 
 
 class Passage(_Model):
@@ -159,6 +180,21 @@ class HealthQAClient:
         if k is not None:
             body["k"] = k
         return self._call("POST", "/v1/ask", Answer, json=body)
+
+    def feedback(
+        self, *, question: str, answer: Answer, rating: Literal["up", "down"], reason: str | None, comment: str
+    ) -> FeedbackReceipt:
+        """``POST /v1/feedback``: a thumbs up or down on ``answer``, with an optional reason and comment."""
+        body: dict[str, Any] = {"question": question, "rating": rating}
+        if answer.answer_id:
+            body["answer_id"] = answer.answer_id
+        else:  # an API without answer ids: name the answer by its version and cited passages
+            body.update(index_version=answer.index_version, chunk_ids=[c.chunk_id for c in answer.citations])
+        if reason:
+            body["reason"] = reason
+        if comment.strip():
+            body["comment"] = comment
+        return self._call("POST", "/v1/feedback", FeedbackReceipt, json=body)
 
     def search(self, query: str, *, k: int, mode: SearchMode) -> SearchResults:
         """``POST /v1/search``: the top ``k`` passages by one retriever, with their scores."""
@@ -246,6 +282,13 @@ def _error(response: httpx.Response) -> ApiError:
         code, message = str(error.get("code") or ""), str(error.get("message") or "")
         request_id = str(error.get("request_id") or request_id or "") or None
     reference = f" (request id {request_id})" if request_id else ""
+    if code == "feedback_unavailable":
+        return ApiError(
+            f"Your feedback could not be saved right now. Please try again later{reference}.",
+            kind="unavailable",
+            status=status,
+            request_id=request_id,
+        )
     if status == 503 or code == "index_unavailable":
         return ApiError(
             "The healthqa service is running but has no article index loaded, so it can't answer right now. "

@@ -30,6 +30,10 @@ STYLE = """
 .hq-passage { border-left: 3px solid #e0b400; margin: 0; padding: 0.2rem 0 0.2rem 0.8rem; font-size: 0.95rem;
   line-height: 1.55; }
 .hq-passage mark, .hq-article mark { background: #fff0a0; color: #1a1a1a; padding: 0 0.1rem; border-radius: 0.2rem; }
+.hq-safety { border-left: 3px solid #c0392b; background: rgba(192, 57, 43, 0.06); padding: 0.35rem 0.7rem;
+  margin: 0.5rem 0 0 0; font-size: 0.9rem; line-height: 1.5; border-radius: 0.3rem; }
+.hq-editor-note { border-left: 3px solid #1c64b4; background: rgba(28, 100, 180, 0.07); padding: 0.35rem 0.7rem;
+  margin: 0.5rem 0 0 0; font-size: 0.9rem; line-height: 1.5; border-radius: 0.3rem; }
 .hq-score { font-family: monospace; font-size: 0.85rem; opacity: 0.8; }
 .hq-article { line-height: 1.6; }
 .hq-article h2 { font-size: 1.35rem; } .hq-article h3 { font-size: 1.15rem; } .hq-article h4 { font-size: 1.05rem; }
@@ -98,6 +102,11 @@ def article_view_href(doc_id: str, *, start: int | None = None, end: int | None 
     return "?" + urlencode(params)
 
 
+def question_href(question: str) -> str:
+    """The page's shareable link to a question (``?q=...``): opening it asks the question."""
+    return "?" + urlencode({"q": question})
+
+
 def passage_context(text: str, start: int, end: int, *, chars: int = CONTEXT_CHARS) -> Context:
     """The quote ``text[start:end]`` with up to ``chars`` characters either side, within its paragraph.
 
@@ -156,16 +165,70 @@ def disclaimer_html(text: str) -> str:
 
 
 def source_html(
-    *, number: int, title: str, title_href: str | None, meta: Sequence[str], links: Sequence[str], passage: str
+    *,
+    number: int,
+    title: str,
+    title_href: str | None,
+    meta: Sequence[str],
+    links: Sequence[str],
+    passage: str,
+    safety: str = "",
 ) -> str:
-    """One source card. ``meta`` is plain text (escaped here); ``links`` and ``passage`` come from ``link``
-    and ``highlighted_passage_html`` (already safe)."""
+    """One source card. ``meta`` is plain text (escaped here); ``links``, ``passage`` and ``safety`` come from
+    ``link``, ``highlighted_passage_html`` and ``source_safety_html`` (already safe)."""
     details = [escape(m) for m in meta if m] + list(links)
     return (
         f'<div class="hq-source"><div class="hq-source-head"><span class="hq-num">[{number}]</span>'
         f"{link(title_href, title)}</div>"
-        f'<div class="hq-meta">{" · ".join(details)}</div>{passage}</div>'
+        f'<div class="hq-meta">{" · ".join(details)}</div>{passage}{safety}</div>'
     )
+
+
+def source_safety_html(text: str, *, editor_note: str = "", note_sources: Sequence[str] = ()) -> str:
+    """A source's own safety advice ("When to get help") and its editor's note, escaped; "" when it has neither."""
+    parts = []
+    if text.strip():
+        parts.append(f'<div class="hq-safety"><strong>When to get help:</strong> {escape(text)}</div>')
+    if editor_note.strip():
+        links = [link(safe_href(s), _site_of(s)) for s in note_sources if safe_href(s)]
+        based_on = f' <span class="hq-meta">(sources: {", ".join(links)})</span>' if links else ""
+        parts.append(
+            f'<div class="hq-editor-note"><strong>Editor\'s note:</strong> {escape(editor_note)}{based_on}</div>'
+        )
+    return "".join(parts)
+
+
+def answer_plain_text(
+    *,
+    question: str,
+    answer: str,
+    sources: Sequence[tuple[int, str, str]],
+    warnings: Sequence[str] = (),
+    disclaimer: str = "",
+) -> str:
+    """An answer with its numbered sources as plain text, to copy and paste elsewhere.
+
+    Args:
+        question: What was asked.
+        answer: The answer text with its ``[n]`` markers (or the abstention message).
+        sources: ``(number, title, link)`` per citation, in order; ``link`` may be "".
+        warnings: Red-flag messages, shown first.
+        disclaimer: The general disclaimer, last.
+    """
+    lines = [f"Question: {question}", ""]
+    lines += [f"Warning: {w}" for w in warnings] + ([""] if warnings else [])
+    lines += [answer.strip(), ""]
+    if sources:
+        lines.append("Sources:")
+        lines += [f"[{n}] {title}" + (f" <{href}>" if href else "") for n, title, href in sources]
+        lines.append("")
+    if disclaimer:
+        lines.append(f"Not medical advice. {disclaimer}")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _site_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].removeprefix("www.")
 
 
 def raw_passage_html(*, rank: int, score: float, title: str, section: str, text: str) -> str:

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 
 def _schema(index_dir: Path, embedder, **overrides) -> Iterator[schemathesis.BaseSchema]:
+    # Generated feedback is stored beside the test's index, never in the project's var/.
+    overrides.setdefault("feedback_db", index_dir.parent / f"feedback-{overrides.get('rate_limit')}.sqlite")
     app = create_app(Settings(index_dir=index_dir, admin_api_key="schemathesis-key", **overrides), embedder=embedder)
     with TestClient(app):  # runs the lifespan: model and index loaded
         yield schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -97,9 +97,16 @@ def serve_in_thread(app: FastAPI, *, port: int | None = None, startup_timeout: f
 
 
 @pytest.fixture(scope="session")
-def api_url(corpus_index: Path, embedder) -> Iterator[str]:
+def feedback_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the UI tests' API stores feedback (never the project's var/)."""
+    return tmp_path_factory.mktemp("feedback") / "feedback.sqlite"
+
+
+@pytest.fixture(scope="session")
+def api_url(corpus_index: Path, embedder, feedback_db: Path) -> Iterator[str]:
     """The real API over the real index of the shipped corpus."""
-    with serve_in_thread(create_app(Settings(index_dir=corpus_index, rate_limit="off"), embedder=embedder)) as url:
+    settings = Settings(index_dir=corpus_index, rate_limit="off", feedback_db=feedback_db)
+    with serve_in_thread(create_app(settings, embedder=embedder)) as url:
         yield url
 
 

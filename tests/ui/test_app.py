@@ -47,8 +47,8 @@ def open_app(monkeypatch: pytest.MonkeyPatch, api_url: str, **query: str) -> App
 
 
 def ask(app: AppTest, question: str) -> AppTest:
-    app.text_area(key="question").input(question)
-    button(app, "Ask").click()
+    """Type ``question`` into the chat box and press Enter."""
+    app.chat_input(key="question").set_value(question)
     return app.run()
 
 
@@ -106,10 +106,16 @@ def test_example_question_shows_answer_sources_and_disclaimer(monkeypatch, api_u
     for sentence in body["sentences"]:
         assert escape(sentence["text"]) in answer
     assert re.findall(r">\[(\d+)\]<", answer) == [str(n) for s in body["sentences"] for n in s["citations"]]
-    disclaimer = next(h for h in html if 'class="hq-disclaimer"' in h)
-    assert escape(body["disclaimer"]) in disclaimer
+    disclaimers = [h for h in html if 'class="hq-disclaimer"' in h]
+    assert len(disclaimers) == 1 and escape(body["safety"]["general"]) in disclaimers[0]
     sources = [h for h in html if 'class="hq-source"' in h]
     assert len(sources) == len(body["citations"])
+    shown = " ".join(sources)
+    for part in body["safety"]["sources"]:  # each article's own safety text, once, in a card of that article
+        if part["text"]:
+            assert shown.count(escape(part["text"])) == 1
+            first = next(i for i, c in enumerate(body["citations"]) if c["doc_id"] == part["doc_id"])
+            assert escape(part["text"]) in sources[first]
     for card, citation in zip(sources, body["citations"], strict=True):
         assert escape(citation["title"]) in card
         assert f"<mark>{escape(citation['quote'])}</mark>" in card
@@ -141,6 +147,21 @@ def test_typed_question_is_answered(monkeypatch, api_url: str) -> None:
     assert_no_traceback(app)
     assert order_of(app)[:2] == ["Answer", "Sources"]
     assert any("mattress" in h for h in html_of(app) if 'class="hq-answer"' in h)
+
+
+@slow
+def test_a_shared_link_asks_once_and_later_questions_follow_it(monkeypatch, api_url: str) -> None:
+    app = open_app(monkeypatch, api_url, q="does my mattress matter for back pain?")
+    assert_no_traceback(app)
+    assert order_of(app)[:2] == ["Answer", "Sources"]
+    app.run()
+    assert sum(1 for h in html_of(app) if 'class="hq-answer"' in h) == 1, "a rerun does not ask again"
+    ask(app, OUT_OF_SCOPE_QUESTION)
+    assert_no_traceback(app)
+    answers = [h for h in html_of(app) if 'class="hq-answer"' in h]
+    assert len(answers) == 1 and "mattress" in answers[0] and order_of(app)[-1] == "info", "newest last"
+    assert app.query_params["q"] == [OUT_OF_SCOPE_QUESTION]
+    assert sum(1 for h in html_of(app) if 'class="hq-disclaimer"' in h) == 2
 
 
 @slow
@@ -380,6 +401,31 @@ def test_list_items_keep_their_neighbours_as_bullets() -> None:
 def test_render_escapes_markup(fragment: str) -> None:
     assert not MARKUP.search(fragment), fragment
     assert "&lt;" in fragment
+
+
+def test_plain_text_copy_has_the_answer_numbered_sources_and_disclaimer() -> None:
+    text = render.answer_plain_text(
+        question="knees?",
+        answer="Sentence one. [1] Sentence two. [2]",
+        sources=[(1, "First <b>article</b>", "https://example.org/a"), (2, "Second", "")],
+        warnings=["Call emergency services."],
+        disclaimer="General.",
+    )
+    assert text == (
+        "Question: knees?\n\nWarning: Call emergency services.\n\nSentence one. [1] Sentence two. [2]\n\n"
+        "Sources:\n[1] First <b>article</b> <https://example.org/a>\n[2] Second\n\nNot medical advice. General.\n"
+    )
+
+
+def test_source_safety_and_editors_note_are_escaped_and_linked_only_over_http() -> None:
+    html = render.source_safety_html(
+        "See a <b>GP</b>.", editor_note="Note <i>x</i>", note_sources=["https://www.nhs.uk/x", "javascript:alert(1)"]
+    )
+    assert "When to get help:</strong> See a &lt;b&gt;GP&lt;/b&gt;." in html
+    assert "Editor's note:</strong> Note &lt;i&gt;x&lt;/i&gt;" in html
+    assert 'href="https://www.nhs.uk/x"' in html and "javascript" not in html
+    assert render.source_safety_html("  ") == ""
+    assert render.question_href("a b&c?") == "?q=a+b%26c%3F"
 
 
 def test_markdown_text_is_escaped() -> None:

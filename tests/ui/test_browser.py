@@ -38,6 +38,7 @@ SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 # Read once at import: the autouse fixture that isolates tests from HEALTHQA_* settings removes it later.
 BROWSER_REQUIRED = os.environ.get("HEALTHQA_REQUIRE_BROWSER") == "1"
 ANSWER_TIMEOUT_MS = 60_000
+CHAT_PLACEHOLDER = "Ask a question about back or joint pain"
 
 
 def require_browser(*, required: bool = BROWSER_REQUIRED) -> None:
@@ -119,19 +120,21 @@ def page(browser: BrowserContext) -> Iterator[Page]:
         page.close()
 
 
-def ask(page: Page, url: str, question: str) -> None:
-    page.goto(url)
-    box = page.get_by_label("Your question")
+def ask(page: Page, url: str | None, question: str) -> None:
+    """Open ``url`` (unless None: stay on the page), type ``question`` in the chat box and press Enter."""
+    if url is not None:
+        page.goto(url)
+    box = page.get_by_placeholder(CHAT_PLACEHOLDER)
     box.wait_for(timeout=ANSWER_TIMEOUT_MS)
     box.fill(question)
-    page.get_by_role("button", name="Ask", exact=True).click()
+    box.press("Enter")
 
 
 def screenshot(page: Page, name: str) -> None:
     """The whole page: Streamlit scrolls inside its own container, so the window is made as tall as the content."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate(
-        """() => Math.max(...["stMain", "stSidebarContent"].map(
+        """() => Math.max(...["stMain", "stSidebarContent", "stAppScrollToBottomContainer", "stMainBlockContainer"].map(
             (id) => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight || 0))"""
     )
     size = page.viewport_size
@@ -161,8 +164,14 @@ def test_question_shows_answer_sources_and_disclaimer(page: Page, ui_url: str) -
     assert sources.first.locator("mark").is_visible()
     assert sources.first.get_by_role("link", name="API record").get_attribute("href", timeout=5000)
     disclaimer = page.locator(".hq-disclaimer")
+    assert disclaimer.count() == 1, "one short general disclaimer"
     assert disclaimer.is_visible() and "Not medical advice." in disclaimer.inner_text()
+    assert "This article is general information" not in disclaimer.inner_text()
     assert top(page, ".hq-answer") < top(page, ".hq-disclaimer") < top(page, ".hq-source")
+    safety = page.locator(".hq-source .hq-safety")
+    assert safety.count() >= 1 and "When to get help:" in safety.first.inner_text()
+    texts = [" ".join(t.split()) for t in safety.all_inner_texts()]
+    assert len(texts) == len(set(texts)), "each article's safety text once"
     screenshot(page, "answer.png")
 
 
@@ -224,8 +233,7 @@ def test_api_down_shows_a_friendly_message_and_retry(page: Page, tmp_path: Path,
         assert "Traceback" not in page.content()
         screenshot(page, "api-down.png")
         retry.click()
-        page.get_by_label("Your question").fill("what helps sciatica pain down my leg?")
-        page.get_by_role("button", name="Ask", exact=True).click()
+        ask(page, None, "what helps sciatica pain down my leg?")
         notice.wait_for(timeout=ANSWER_TIMEOUT_MS)
         retry.wait_for(timeout=ANSWER_TIMEOUT_MS)
         assert "Traceback" not in page.content()

@@ -83,6 +83,12 @@ def fragments() -> list[tuple[str, str, str]]:
                 payload,
             ),
             ("disclaimer", render.disclaimer_html(sentence), payload),
+            ("source safety", render.source_safety_html(sentence), payload),
+            (
+                "editor's note",
+                render.source_safety_html("", editor_note=payload, note_sources=["javascript:alert(1)", payload]),
+                payload,
+            ),
             ("article", render.article_html(HOSTILE_BODY, highlight=(start, end)), payload),
             (
                 "source",
