@@ -20,8 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from eval.run import Suite
 from cli.feedback import feedback_app
+from eval.run import Suite
 from index import (
     SEARCH_MODES,
     BuildSettings,
