@@ -111,10 +111,15 @@ async def ask(
     status_code=201,
     responses={
         **ERRORS,
+        404: {"model": ErrorResponse, "description": "The answer_id is not one /v1/ask gave out: unknown_answer"},
+        409: {
+            "model": ErrorResponse,
+            "description": "answer_id and index_version / chunk_ids name different answers: answer_mismatch",
+        },
         422: {
             "model": ErrorResponse,
-            "description": "Invalid feedback (no answer_id nor index_version and chunk_ids, an unknown answer_id, "
-            "a reason with a thumbs up, an over-long comment, unknown field)",
+            "description": "Invalid feedback (no answer_id nor index_version and chunk_ids, a reason with a thumbs "
+            "up, an over-long question or comment, unknown field)",
         },
         503: {
             "model": ErrorResponse,
@@ -258,19 +263,24 @@ def _feedback_entry(request: FeedbackRequest, *, limit: int) -> FeedbackEntry:
     """Validate what the checks of the schema cannot: which answer, and a reason only with a thumbs down."""
     question = _clean(request.question, field="question", limit=limit)
     comment = ""
-    if request.comment is not None and request.comment.strip():
-        comment = _clean(request.comment, field="comment", limit=MAX_COMMENT_CHARS)
+    if request.comment is not None:
+        try:
+            comment = clean_question(request.comment, field="comment", limit=MAX_COMMENT_CHARS)
+        except QuestionError:
+            comment = ""  # only white space or invisible characters: no comment
     if request.reason is not None and request.rating == "up":
         raise ServiceError(422, "validation_error", "reason: is for a thumbs down only")
     if request.answer_id is not None:
         try:
             version, chunk_ids = parse_answer_id(request.answer_id)
         except FeedbackError as exc:
-            raise ServiceError(422, "validation_error", str(exc)) from exc
+            raise ServiceError(404, "unknown_answer", str(exc)) from exc
         if (request.index_version is not None and request.index_version != version) or (
             request.chunk_ids is not None and tuple(request.chunk_ids) != chunk_ids
         ):
-            raise ServiceError(422, "validation_error", "answer_id: does not match index_version and chunk_ids")
+            raise ServiceError(
+                409, "answer_mismatch", "answer_id: names another answer than index_version and chunk_ids"
+            )
     elif request.index_version is not None and request.chunk_ids is not None:
         version, chunk_ids = request.index_version, tuple(request.chunk_ids)
     else:

@@ -201,6 +201,18 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # The rules across fields, so that generated clients (and schemathesis) know them too.
+            "anyOf": [
+                {"required": ["answer_id"], "properties": {"answer_id": {"type": "string"}}},
+                {
+                    "required": ["index_version", "chunk_ids"],
+                    "properties": {"index_version": {"type": "string"}, "chunk_ids": {"type": "array"}},
+                },
+            ],
+            "not": {
+                "required": ["rating", "reason"],
+                "properties": {"rating": {"const": "up"}, "reason": {"type": "string"}},
+            },
             "examples": [
                 {
                     "question": "is it normal for my knees to ache after the gym?",
@@ -209,7 +221,7 @@ class FeedbackRequest(BaseModel):
                     "reason": "unhelpful",
                     "comment": "It did not say when to see someone.",
                 }
-            ]
+            ],
         },
     )
 

@@ -206,7 +206,6 @@ def test_feedback_on_an_answer_is_stored_with_its_question_and_cited_passages(fe
     ("body", "message"),
     [
         ({"question": "q", "rating": "up"}, "give the answer's answer_id, or its index_version and chunk_ids"),
-        ({"question": "q", "rating": "up", "answer_id": "a1.bm9wZQ"}, "is not an answer id"),
         ({"question": "q", "rating": "meh", "index_version": "v000001", "chunk_ids": []}, "rating"),
         ({"question": "q", "rating": "up", "reason": "wrong", "index_version": "v000001", "chunk_ids": []},
          "reason: is for a thumbs down only"),
@@ -219,12 +218,24 @@ def test_feedback_on_an_answer_is_stored_with_its_question_and_cited_passages(fe
         ({"question": "q", "rating": "up", "index_version": "../etc", "chunk_ids": []}, "index_version"),
         ({"question": "q", "rating": "up", "index_version": "v000001", "chunk_ids": ["a#1"] * 21}, "chunk_ids"),
         ({"question": "q", "rating": "up", "index_version": "v000001", "chunk_ids": [], "user": "me"}, "user"),
-        ({"question": "q", "rating": "up", "answer_id": answer_id_for("v000001", ["a#0"]),
-          "index_version": "v000002"}, "does not match"),
     ],
 )  # fmt: skip
 def test_bad_feedback_gets_422_in_the_error_shape(feedback_client: TestClient, body: dict, message: str) -> None:
     assert_error(post(feedback_client, **body), 422, "validation_error", message)
+
+
+@slow
+def test_unknown_or_mismatched_answer_ids_get_404_and_409(feedback_client: TestClient) -> None:
+    unknown = post(feedback_client, question="q", rating="up", answer_id="a1.bm9wZQ")
+    assert_error(unknown, 404, "unknown_answer", "is not an answer id from /v1/ask")
+    mismatch = post(
+        feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", ["a#0"]),
+        index_version="v000002",
+    )  # fmt: skip
+    assert_error(mismatch, 409, "answer_mismatch", "names another answer")
+    blank_comment = post(feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", []),
+                         comment=" \u200b ")  # fmt: skip
+    assert blank_comment.status_code == 201
 
 
 @slow

@@ -160,7 +160,7 @@ def test_a_shared_link_asks_once_and_later_questions_follow_it(monkeypatch, api_
     assert_no_traceback(app)
     answers = [h for h in html_of(app) if 'class="hq-answer"' in h]
     assert len(answers) == 1 and "mattress" in answers[0] and order_of(app)[-1] == "info", "newest last"
-    assert app.query_params["q"] == [OUT_OF_SCOPE_QUESTION]
+    assert app.query_params["q"] == OUT_OF_SCOPE_QUESTION
     assert sum(1 for h in html_of(app) if 'class="hq-disclaimer"' in h) == 2
 
 
