@@ -56,6 +56,8 @@ VERSIONS_DIR = "versions"
 STAGING_PREFIX = ".staging-"
 LOCK_NAME = ".lock"
 KEEP_VERSIONS = 3
+# How sentence vectors were made when a manifest does not say: versions before the method was recorded.
+STANDALONE_SENTENCES = "standalone"
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 
 
@@ -83,6 +85,7 @@ class Manifest:
     counts: dict[str, int]
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     sentence_vectors: bool = True
+    sentence_method: str = STANDALONE_SENTENCES
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
