@@ -19,7 +19,6 @@ from rich.table import Table
 
 from index import (
     SEARCH_MODES,
-    BuildSettings,
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
@@ -141,7 +140,7 @@ def ingest_command(
         max_tokens=chunk_tokens or settings.chunk_tokens,
         overlap_sentences=settings.chunk_overlap if overlap is None else overlap,
     )
-    build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)  # type: ignore[arg-type]
+    build = settings.build_settings(dense_type=dense_type)
     try:
         embedder = settings.embedder()
         result = ingest(

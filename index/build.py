@@ -65,7 +65,7 @@ class BuildSettings:
     batch_size: int = 64
     keep_versions: int = store.KEEP_VERSIONS
     sentence_vectors: bool = True
-    sentence_method: SentenceMethod = "pooled"
+    sentence_method: SentenceMethod = "standalone"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -286,6 +286,7 @@ def _collect(
         with timer.stage("reading the previous version"):
             entries.update(_reuse(previous.path, reuse, by_id))
     embedded = _Embedded()
+    seen = _Seen()  # dropped when this returns, before the vectors are gathered for writing
     if fresh:
         logger.info("embedding %d new or changed documents (%s sentence vectors)", len(fresh), method or "no")
     with tqdm(total=len(fresh), desc="indexing", unit="doc", disable=not progress or len(fresh) < 50) as bar:
@@ -293,7 +294,7 @@ def _collect(
             window = fresh[at : at + _WINDOW_DOCUMENTS]
             with timer.stage("chunking"):
                 prepared = [_Entry(prepare(by_id[doc_id])) for doc_id in window]
-            _embed_window(prepared, embedder, settings=settings, method=method, timer=timer, counts=embedded)
+            _embed_window(prepared, embedder, settings=settings, method=method, timer=timer, counts=embedded, seen=seen)
             entries.update(zip(window, prepared, strict=True))
             bar.update(len(window))
     return [entries[doc_id] for doc_id in sorted(entries)], embedded
@@ -349,9 +350,10 @@ def _embed_window(
     method: str,
     timer: StageTimer,
     counts: _Embedded,
+    seen: _Seen,
 ) -> None:
     """Give the window's documents their chunk (and sentence) vectors."""
-    chunks = [c for e in entries for c in e.prepared.chunks]
+    chunks = sum(len(e.prepared.chunks) for e in entries)
     if not chunks:
         return
     with timer.stage("embedding"):
@@ -359,30 +361,69 @@ def _embed_window(
             assert isinstance(embedder, SpanEmbedder)  # sentence_method() chose pooling for such an embedder only
             counts.standalone += _embed_pooled(entries, embedder, batch_size=settings.batch_size)
         else:
-            chunk_vectors = _embed_unique(embedder, [c.embed_text for c in chunks], batch_size=settings.batch_size)
-            sentence_vectors = (
-                _embed_unique(
-                    embedder,
-                    [s.text for e in entries for s in e.prepared.sentences],
-                    batch_size=settings.batch_size * 2,
-                )
-                if method
-                else None
+            _fill(
+                entries,
+                "chunk_vectors",
+                lambda e: [c.embed_text for c in e.prepared.chunks],
+                lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size),
+                seen.chunks,
+                np.float32,
             )
-            chunk_at = sentence_at = 0
-            for entry in entries:
-                n_chunks, n_sentences = len(entry.prepared.chunks), len(entry.prepared.sentences)
-                entry.chunk_vectors = chunk_vectors[chunk_at : chunk_at + n_chunks]
-                chunk_at += n_chunks
-                if sentence_vectors is not None:
-                    entry.sentence_vectors = sentence_vectors[sentence_at : sentence_at + n_sentences].astype(
-                        np.float16
-                    )
-                    sentence_at += n_sentences
-                    counts.standalone += n_sentences
-    counts.chunks += len(chunks)
+            if method:
+                counts.standalone += _fill(
+                    entries,
+                    "sentence_vectors",
+                    lambda e: [s.text for s in e.prepared.sentences],
+                    lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size * 2),
+                    seen.sentences,
+                    np.float16,
+                )
+    counts.chunks += chunks
     if method:
         counts.sentences += sum(len(e.prepared.sentences) for e in entries)
+
+
+@dataclass
+class _Seen:
+    """Texts embedded earlier in this build, and where their vectors are: each distinct text is embedded once.
+
+    Health articles repeat themselves: half of MedQuAD's sentences occur more than once, far apart.
+    """
+
+    chunks: dict[str, tuple[_Entry, int]] = field(default_factory=dict)
+    sentences: dict[str, tuple[_Entry, int]] = field(default_factory=dict)
+
+
+def _fill(
+    entries: list[_Entry],
+    kind: str,
+    texts_of: Callable[[_Entry], list[str]],
+    embed: Callable[[list[str]], Vectors],
+    seen: dict[str, tuple[_Entry, int]],
+    dtype: type[np.generic],
+) -> int:
+    """Set each entry's ``kind`` vectors: a text embedded earlier in the build is copied, the rest are
+    embedded now, each distinct text once. Returns how many texts were embedded."""
+    per_entry = [texts_of(e) for e in entries]
+    new = [t for t in dict.fromkeys(t for texts in per_entry for t in texts) if t not in seen]
+    vectors = embed(new) if new else None
+    row_of = {text: row for row, text in enumerate(new)}
+    for entry, texts in zip(entries, per_entry, strict=True):
+        matrix: np.ndarray | None = None
+        for i, text in enumerate(texts):
+            row = row_of.get(text)
+            if row is not None and vectors is not None:
+                vector = vectors[row]
+            else:
+                other, j = seen[text]
+                vector = getattr(other, kind)[j]
+            if matrix is None:
+                matrix = np.empty((len(texts), len(vector)), dtype=dtype)
+            matrix[i] = vector
+        setattr(entry, kind, matrix)
+        for i, text in enumerate(texts):
+            seen.setdefault(text, (entry, i))
+    return len(new)
 
 
 def _embed_pooled(entries: list[_Entry], embedder: SpanEmbedder, *, batch_size: int) -> int:

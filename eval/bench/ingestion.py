@@ -103,7 +103,7 @@ def measure_ingestion(
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    build = BuildSettings(dense_type=settings.dense_type, batch_size=settings.embed_batch_size)
+    build = settings.build_settings()
     started = time.perf_counter()
     embedder.embed_documents(["load the model"])
     results: dict[str, Any] = {"model_load_seconds": round(time.perf_counter() - started, 3)}
