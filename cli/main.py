@@ -24,7 +24,6 @@ from cli.feedback import feedback_app
 from eval.run import Suite
 from index import (
     SEARCH_MODES,
-    BuildSettings,
     DenseType,
     EmbeddingMismatchError,
     EmptyIndexError,
@@ -157,7 +156,7 @@ def ingest_command(
         max_tokens=chunk_tokens or settings.chunk_tokens,
         overlap_sentences=settings.chunk_overlap if overlap is None else overlap,
     )
-    build = BuildSettings(dense_type=dense_type or settings.dense_type, batch_size=settings.embed_batch_size)
+    build = settings.build_settings(dense_type=dense_type)
     try:
         embedder = settings.embedder()
         result = ingest(

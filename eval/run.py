@@ -51,7 +51,8 @@ def run_eval(
     }
     if "corpus" in suites:
         index_dir = work_dir / "index-corpus"
-        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        build = settings.build_settings()
+        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
         qa = settings.qa_settings()
         catalogue = load_catalogue(settings.redflag_catalogue)

@@ -29,7 +29,7 @@ from index.errors import (
 )
 from index.fusion import fuse_rrf
 from index.search import SearchIndex, SearchSettings
-from index.store import Manifest, current_version, list_versions
+from index.store import Manifest, current_version, list_versions, version_path
 from index.types import (
     SEARCH_MODES,
     Chunk,
@@ -84,4 +84,5 @@ __all__ = [
     "resolve_model",
     "search_dense",
     "set_search_threads",
+    "version_path",
 ]

@@ -14,17 +14,17 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from index import store
 from index.dense import DenseType, all_vectors, build_dense, load_dense, resolve_dense_type, save_dense
-from index.embedder import Embedder, Vectors
+from index.embedder import CharSpan, Embedder, SpanEmbedder, Vectors
 from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptError, IndexWriteError
 from index.sparse import SPARSE_SETTINGS, SparseIndex
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
@@ -33,6 +33,13 @@ from index.types import Chunk, Document, PreparedDocument, Span
 logger = logging.getLogger(__name__)
 
 Prepare = Callable[[Document], PreparedDocument]
+SentenceMethod = Literal["pooled", "standalone"]
+# How sentence vectors were made, as the manifest records it (an older manifest without it: standalone).
+POOLED_METHOD = "chunk-mean-pooled"
+STANDALONE_METHOD = store.STANDALONE_SENTENCES
+# Fresh documents are chunked and embedded this many at a time, so vectors are kept only in their
+# stored form (chunk float32, sentence float16) and no list of every text to embed is ever made.
+_WINDOW_DOCUMENTS = 256
 
 # How a failed write shows: faiss raises RuntimeError, sqlite a full disk as sqlite3.OperationalError.
 _WRITE_ERRORS = (OSError, RuntimeError, ValueError, sqlite3.Error)
@@ -47,13 +54,18 @@ class BuildSettings:
         batch_size: Texts per embedding batch.
         keep_versions: Published versions kept on disk (older ones are pruned).
         sentence_vectors: Embed every sentence for answer composition; a corpus used
-            only for search (e.g. a retrieval benchmark) can skip this costly step.
+            only for search (e.g. a retrieval benchmark) can skip this step.
+        sentence_method: ``pooled``: a sentence's vector is the mean of its tokens' vectors in
+            its chunk's own forward pass (one model pass per chunk; a model without mean pooling,
+            or a sentence no chunk holds whole, is embedded alone); ``standalone``: every
+            sentence is embedded on its own (a second pass). Recorded in the manifest.
     """
 
     dense_type: DenseType = "flat"
     batch_size: int = 64
     keep_versions: int = store.KEEP_VERSIONS
     sentence_vectors: bool = True
+    sentence_method: SentenceMethod = "standalone"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -64,7 +76,12 @@ class BuildSettings:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did; ``published`` is False when the index was already up to date."""
+    """What a build did; ``published`` is False when the index was already up to date.
+
+    ``sentences_embedded`` counts the sentences given new vectors; ``sentences_standalone`` those of
+    them that needed a model pass of their own (all of them with the standalone method).
+    ``timings`` holds the seconds of each stage (``chunking``, ``embedding``, ``sqlite``, ...).
+    """
 
     version: str
     published: bool
@@ -76,15 +93,36 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     sentences_embedded: int = 0
+    sentences_standalone: int = 0
     seconds: float = 0.0
     bytes_on_disk: int = 0
+    sentence_method: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class StageTimer:
+    """Seconds spent in each named stage; a clock read at each end, nothing more."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in self.seconds.items()}
 
 
 @dataclass
 class _Entry:
     prepared: PreparedDocument
-    chunk_vectors: Vectors | None = None
-    sentence_vectors: Vectors | None = None
+    chunk_vectors: Vectors | None = None  # float32
+    sentence_vectors: np.ndarray | None = None  # float16, as stored
 
 
 @dataclass
@@ -93,6 +131,21 @@ class _Previous:
     manifest: store.Manifest
     hashes: dict[str, str]
     compatible: bool
+
+
+@dataclass
+class _Embedded:
+    chunks: int = 0
+    sentences: int = 0
+    standalone: int = 0
+
+
+def sentence_method(embedder: Embedder, settings: BuildSettings) -> str:
+    """How this build makes sentence vectors, as the manifest records it ("" without sentence vectors)."""
+    if not settings.sentence_vectors:
+        return ""
+    pooled = isinstance(embedder, SpanEmbedder) and embedder.span_pooling == "mean"
+    return POOLED_METHOD if settings.sentence_method == "pooled" and pooled else STANDALONE_METHOD
 
 
 def build_index(
@@ -107,8 +160,8 @@ def build_index(
 ) -> BuildReport:
     """Write and publish a new version holding exactly ``documents``.
 
-    Documents whose content, chunker settings and model match the published
-    version reuse its vectors; the rest are chunked and embedded. When nothing
+    Documents whose content, chunker settings, model and sentence-vector method match the
+    published version reuse its vectors; the rest are chunked and embedded. When nothing
     differs, no version is written.
 
     Raises:
@@ -117,10 +170,15 @@ def build_index(
     """
     settings = settings or BuildSettings()
     started = time.perf_counter()
+    timer = StageTimer()
     config = dict(chunker_config)
+    method = sentence_method(embedder, settings)
     with store.write_lock(index_dir):
         store.discard_unpublished(index_dir)
-        previous = _open_previous(index_dir, embedder, config, sentence_vectors=settings.sentence_vectors)
+        with timer.stage("reading the previous version"):
+            previous = _open_previous(
+                index_dir, embedder, config, sentence_vectors=settings.sentence_vectors, method=method
+            )
         by_id = {doc.doc_id: doc for doc in documents}
         new_hashes = {doc_id: doc.content_hash for doc_id, doc in by_id.items()}
         old_hashes = previous.hashes if previous and previous.compatible else {}
@@ -138,15 +196,25 @@ def build_index(
                 sentences=counts["sentences"],
                 seconds=time.perf_counter() - started,
                 bytes_on_disk=_folder_bytes(previous.path),
+                sentence_method=previous.manifest.sentence_method if previous.manifest.sentence_vectors else "",
+                timings=timer.rounded(),
             )
-        entries = _collect(by_id, old_hashes, previous, prepare, progress=progress)
+        entries, embedded = _collect(
+            by_id,
+            old_hashes,
+            previous,
+            prepare,
+            embedder,
+            settings=settings,
+            method=method,
+            timer=timer,
+            progress=progress,
+        )
         if not any(e.prepared.chunks for e in entries):
             raise EmptyIndexError(f"nothing to index: the {len(entries)} document(s) hold no sentences of text")
-        embedded = _embed_missing(
-            entries, embedder, batch_size=settings.batch_size, sentences=settings.sentence_vectors, progress=progress
-        )
-        manifest = _write_version(index_dir, entries, embedder, config, settings)
-        store.prune(index_dir, keep=settings.keep_versions)
+        manifest = _write_version(index_dir, entries, embedder, config, settings, method=method, timer=timer)
+        with timer.stage("pruning"):
+            store.prune(index_dir, keep=settings.keep_versions)
         return BuildReport(
             version=manifest.version,
             published=True,
@@ -156,15 +224,18 @@ def build_index(
             added=added,
             changed=changed,
             removed=removed,
-            chunks_embedded=embedded[0],
-            sentences_embedded=embedded[1],
+            chunks_embedded=embedded.chunks,
+            sentences_embedded=embedded.sentences,
+            sentences_standalone=embedded.standalone,
             seconds=time.perf_counter() - started,
             bytes_on_disk=sum(int(f["bytes"]) for f in manifest.files.values()),
+            sentence_method=method,
+            timings=timer.rounded(),
         )
 
 
 def _open_previous(
-    index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any], *, sentence_vectors: bool
+    index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any], *, sentence_vectors: bool, method: str
 ) -> _Previous | None:
     """The published version, if it is sound; its vectors are reusable only when compatible."""
     try:
@@ -177,6 +248,14 @@ def _open_previous(
         logger.warning("published index is damaged, rebuilding from scratch: %s", exc)
         return None
     compatible = manifest.chunker == chunker_config and manifest.sentence_vectors == sentence_vectors
+    if compatible and sentence_vectors and manifest.sentence_method != method:
+        logger.info(
+            "%s holds %s sentence vectors, this build makes %s ones; re-embedding everything",
+            manifest.version,
+            manifest.sentence_method,
+            method,
+        )
+        compatible = False
     try:
         check_model(manifest, embedder, where=path)
     except EmbeddingMismatchError:
@@ -192,23 +271,39 @@ def _collect(
     old_hashes: Mapping[str, str],
     previous: _Previous | None,
     prepare: Prepare,
+    embedder: Embedder,
     *,
+    settings: BuildSettings,
+    method: str,
+    timer: StageTimer,
     progress: bool,
-) -> list[_Entry]:
+) -> tuple[list[_Entry], _Embedded]:
+    """Every document's chunks, sentences and vectors: reused when unchanged, else made a window at a time."""
     reuse = sorted(d for d, doc in by_id.items() if old_hashes.get(d) == doc.content_hash)
     fresh = sorted(set(by_id) - set(reuse))
     entries: dict[str, _Entry] = {}
     if reuse and previous is not None:
-        entries.update(_reuse(previous.path, reuse, by_id))
-    for doc_id in tqdm(fresh, desc="chunking", unit="doc", disable=not progress or len(fresh) < 50):
-        entries[doc_id] = _Entry(prepare(by_id[doc_id]))
-    return [entries[doc_id] for doc_id in sorted(entries)]
+        with timer.stage("reading the previous version"):
+            entries.update(_reuse(previous.path, reuse, by_id))
+    embedded = _Embedded()
+    seen = _Seen()  # dropped when this returns, before the vectors are gathered for writing
+    if fresh:
+        logger.info("embedding %d new or changed documents (%s sentence vectors)", len(fresh), method or "no")
+    with tqdm(total=len(fresh), desc="indexing", unit="doc", disable=not progress or len(fresh) < 50) as bar:
+        for at in range(0, len(fresh), _WINDOW_DOCUMENTS):
+            window = fresh[at : at + _WINDOW_DOCUMENTS]
+            with timer.stage("chunking"):
+                prepared = [_Entry(prepare(by_id[doc_id])) for doc_id in window]
+            _embed_window(prepared, embedder, settings=settings, method=method, timer=timer, counts=embedded, seen=seen)
+            entries.update(zip(window, prepared, strict=True))
+            bar.update(len(window))
+    return [entries[doc_id] for doc_id in sorted(entries)], embedded
 
 
 def _reuse(path: Path, doc_ids: list[str], by_id: Mapping[str, Document]) -> dict[str, _Entry]:
     """Chunks, sentences and vectors of unchanged documents, read from the previous version."""
     chunk_vectors = all_vectors(load_dense(path / DENSE_NAME))
-    sentence_vectors = np.load(path / SENTENCES_NAME)
+    sentence_vectors = np.load(path / SENTENCES_NAME, mmap_mode="r")
     wanted = set(doc_ids)
     chunks: dict[str, list[tuple[int, Chunk]]] = {d: [] for d in doc_ids}
     sentences: dict[str, list[tuple[int, Span]]] = {d: [] for d in doc_ids}
@@ -242,44 +337,155 @@ def _reuse(path: Path, doc_ids: list[str], by_id: Mapping[str, Document]) -> dic
         entries[doc_id] = _Entry(
             prepared,
             chunk_vectors[chunk_rows],
-            np.asarray(sentence_vectors[sentence_rows], dtype=np.float32) if len(sentence_vectors) else None,
+            np.array(sentence_vectors[sentence_rows], dtype=np.float16) if len(sentence_vectors) else None,
         )
     return entries
 
 
-def _embed_missing(
-    entries: list[_Entry], embedder: Embedder, *, batch_size: int, sentences: bool, progress: bool
-) -> tuple[int, int]:
-    """Embed chunks (and, when asked, sentences) of entries that have no vectors yet."""
-    todo = [e for e in entries if e.chunk_vectors is None]
-    if not todo:
-        return 0, 0  # only reuse and removals: the model is never loaded
-    chunk_texts = [c.embed_text for e in todo for c in e.prepared.chunks]
-    sentence_texts = [s.text for e in todo for s in e.prepared.sentences] if sentences else []
-    if progress and chunk_texts:
-        logger.info("embedding %d chunks and %d sentences", len(chunk_texts), len(sentence_texts))
-    chunk_vectors = _embed_unique(embedder, chunk_texts, batch_size=batch_size, progress=progress, desc="chunks")
-    sentence_vectors = _embed_unique(
-        embedder, sentence_texts, batch_size=batch_size * 2, progress=progress, desc="sentences"
+def _embed_window(
+    entries: list[_Entry],
+    embedder: Embedder,
+    *,
+    settings: BuildSettings,
+    method: str,
+    timer: StageTimer,
+    counts: _Embedded,
+    seen: _Seen,
+) -> None:
+    """Give the window's documents their chunk (and sentence) vectors."""
+    chunks = sum(len(e.prepared.chunks) for e in entries)
+    if not chunks:
+        return
+    with timer.stage("embedding"):
+        if method == POOLED_METHOD:
+            assert isinstance(embedder, SpanEmbedder)  # sentence_method() chose pooling for such an embedder only
+            counts.standalone += _embed_pooled(entries, embedder, batch_size=settings.batch_size)
+        else:
+            _fill(
+                entries,
+                "chunk_vectors",
+                lambda e: [c.embed_text for c in e.prepared.chunks],
+                lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size),
+                seen.chunks,
+                np.float32,
+            )
+            if method:
+                counts.standalone += _fill(
+                    entries,
+                    "sentence_vectors",
+                    lambda e: [s.text for s in e.prepared.sentences],
+                    lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size * 2),
+                    seen.sentences,
+                    np.float16,
+                )
+    counts.chunks += chunks
+    if method:
+        counts.sentences += sum(len(e.prepared.sentences) for e in entries)
+
+
+@dataclass
+class _Seen:
+    """Texts embedded earlier in this build, and where their vectors are: each distinct text is embedded once.
+
+    Health articles repeat themselves: half of MedQuAD's sentences occur more than once, far apart.
+    """
+
+    chunks: dict[str, tuple[_Entry, int]] = field(default_factory=dict)
+    sentences: dict[str, tuple[_Entry, int]] = field(default_factory=dict)
+
+
+def _fill(
+    entries: list[_Entry],
+    kind: str,
+    texts_of: Callable[[_Entry], list[str]],
+    embed: Callable[[list[str]], Vectors],
+    seen: dict[str, tuple[_Entry, int]],
+    dtype: type[np.generic],
+) -> int:
+    """Set each entry's ``kind`` vectors: a text embedded earlier in the build is copied, the rest are
+    embedded now, each distinct text once. Returns how many texts were embedded."""
+    per_entry = [texts_of(e) for e in entries]
+    new = [t for t in dict.fromkeys(t for texts in per_entry for t in texts) if t not in seen]
+    vectors = embed(new) if new else None
+    row_of = {text: row for row, text in enumerate(new)}
+    for entry, texts in zip(entries, per_entry, strict=True):
+        matrix: np.ndarray | None = None
+        for i, text in enumerate(texts):
+            row = row_of.get(text)
+            if row is not None and vectors is not None:
+                vector = vectors[row]
+            else:
+                other, j = seen[text]
+                vector = getattr(other, kind)[j]
+            if matrix is None:
+                matrix = np.empty((len(texts), len(vector)), dtype=dtype)
+            matrix[i] = vector
+        setattr(entry, kind, matrix)
+        for i, text in enumerate(texts):
+            seen.setdefault(text, (entry, i))
+    return len(new)
+
+
+def _embed_pooled(entries: list[_Entry], embedder: SpanEmbedder, *, batch_size: int) -> int:
+    """One forward pass per distinct chunk gives the chunk's vector and its sentences' vectors.
+
+    A sentence takes its vector from the first chunk holding it whole (its tokens all read by the
+    model); one that no chunk holds whole is embedded on its own. Returns how many were.
+    """
+    distinct: dict[tuple[str, tuple[CharSpan, ...]], int] = {}
+    chunk_slot: list[int] = []
+    for entry in entries:
+        sentences = entry.prepared.sentences
+        for chunk in entry.prepared.chunks:
+            key = (chunk.embed_text, _sentence_spans(chunk, sentences))
+            chunk_slot.append(distinct.setdefault(key, len(distinct)))
+    keys = list(distinct)
+    chunk_vectors, span_vectors, whole = embedder.embed_with_spans(
+        [text for text, _ in keys], [spans for _, spans in keys], batch_size=batch_size
     )
-    chunk_at = sentence_at = 0
-    for entry in todo:
-        n_chunks, n_sentences = len(entry.prepared.chunks), len(entry.prepared.sentences)
-        entry.chunk_vectors = chunk_vectors[chunk_at : chunk_at + n_chunks]
-        if sentences:
-            entry.sentence_vectors = sentence_vectors[sentence_at : sentence_at + n_sentences]
-            sentence_at += n_sentences
-        chunk_at += n_chunks
-    return len(chunk_texts), len(sentence_texts)
+    first_span = np.concatenate([[0], np.cumsum([len(spans) for _, spans in keys])])
+    dim = chunk_vectors.shape[1]
+    missing: list[tuple[_Entry, int]] = []
+    at = 0
+    for entry in entries:
+        n_chunks, sentences = len(entry.prepared.chunks), entry.prepared.sentences
+        slots = chunk_slot[at : at + n_chunks]
+        at += n_chunks
+        entry.chunk_vectors = chunk_vectors[slots]
+        vectors = np.zeros((len(sentences), dim), dtype=np.float16)
+        found = np.zeros(len(sentences), dtype=np.bool_)
+        for chunk, slot in zip(entry.prepared.chunks, slots, strict=True):
+            span_rows = range(int(first_span[slot]), int(first_span[slot + 1]))
+            if len(span_rows) != len(chunk.sentences):  # a chunk whose embedded text does not end with its text
+                continue
+            for sentence, span_row in zip(chunk.sentences, span_rows, strict=True):
+                if not found[sentence] and whole[span_row]:
+                    vectors[sentence], found[sentence] = span_vectors[span_row], True
+        entry.sentence_vectors = vectors
+        missing.extend((entry, int(i)) for i in np.flatnonzero(~found))
+    if missing:
+        alone = _embed_unique(embedder, [e.prepared.sentences[i].text for e, i in missing], batch_size=batch_size * 2)
+        for (entry, i), vector in zip(missing, alone, strict=True):
+            assert entry.sentence_vectors is not None
+            entry.sentence_vectors[i] = vector
+    return len(missing)
 
 
-def _embed_unique(embedder: Embedder, texts: list[str], *, batch_size: int, progress: bool, desc: str) -> Vectors:
+def _sentence_spans(chunk: Chunk, sentences: Sequence[Span]) -> tuple[CharSpan, ...]:
+    """Where the chunk's sentences are in its embedded text (title and section may precede the text)."""
+    if not chunk.embed_text.endswith(chunk.text):
+        return ()
+    offset = len(chunk.embed_text) - len(chunk.text) - chunk.start
+    return tuple((sentences[i].start + offset, sentences[i].end + offset) for i in chunk.sentences)
+
+
+def _embed_unique(embedder: Embedder, texts: list[str], *, batch_size: int) -> Vectors:
     """(len(texts), dim) vectors, each distinct text embedded once.
 
     Health articles repeat themselves: half of MedQuAD's sentences occur more than once.
     """
     distinct = list(dict.fromkeys(texts))
-    vectors = embedder.embed_documents(distinct, batch_size=batch_size, progress=progress, desc=f"embedding {desc}")
+    vectors = embedder.embed_documents(distinct, batch_size=batch_size)
     if len(distinct) == len(texts):
         return vectors
     row_of = {text: row for row, text in enumerate(distinct)}
@@ -292,27 +498,36 @@ def _write_version(
     embedder: Embedder,
     chunker_config: dict[str, Any],
     settings: BuildSettings,
+    *,
+    method: str,
+    timer: StageTimer,
 ) -> store.Manifest:
     # Every entry has vectors by now (reused or fresh), and at least one has chunks.
     dim = next(e.chunk_vectors.shape[1] for e in entries if e.chunk_vectors is not None and len(e.chunk_vectors))
-    chunk_matrix = _stack([e.chunk_vectors for e in entries], dim)
-    sentence_matrix = _stack([e.sentence_vectors for e in entries], dim)
-    dense, dense_settings = build_dense(chunk_matrix, dense_type=settings.dense_type)
-    sparse = SparseIndex.build([c.embed_text for e in entries for c in e.prepared.chunks])
-    writers: list[tuple[str, Callable[[Path], object]]] = [
-        (META_NAME, lambda path: _write_sqlite(path, [e.prepared for e in entries])),
-        (DENSE_NAME, lambda path: save_dense(dense, path)),
-        (SENTENCES_NAME, lambda path: np.save(path, sentence_matrix.astype(np.float16))),
-        (SPARSE_DIR, sparse.save),
+    with timer.stage("dense index"):
+        chunk_matrix = _gather(entries, "chunk_vectors", dim, np.float32)
+        n_chunks = len(chunk_matrix)
+        dense, dense_settings = build_dense(chunk_matrix, dense_type=settings.dense_type)
+        del chunk_matrix  # the dense index holds its own copy
+    sentence_matrix = _gather(entries, "sentence_vectors", dim, np.float16)
+    with timer.stage("bm25"):
+        sparse = SparseIndex.build([c.embed_text for e in entries for c in e.prepared.chunks])
+    writers: list[tuple[str, str, Callable[[Path], object]]] = [
+        (META_NAME, "sqlite", lambda path: _write_sqlite(path, [e.prepared for e in entries])),
+        (DENSE_NAME, "writing vectors", lambda path: save_dense(dense, path)),
+        (SENTENCES_NAME, "writing vectors", lambda path: np.save(path, sentence_matrix)),
+        (SPARSE_DIR, "bm25", sparse.save),
     ]
     with store.staging_folder(index_dir) as staging:
-        for name, write in writers:
+        for name, stage, write in writers:
             try:
-                write(staging / name)
+                with timer.stage(stage):
+                    write(staging / name)
             except _WRITE_ERRORS as exc:
                 raise IndexWriteError(f"cannot write {name} of the new index version in {index_dir}: {exc}") from exc
         try:
-            _check_written(staging, chunks=len(chunk_matrix), sentences=len(sentence_matrix), dim=dim)
+            with timer.stage("reading back"):
+                _check_written(staging, chunks=n_chunks, sentences=len(sentence_matrix), dim=dim)
         except _WRITE_ERRORS as exc:
             raise IndexWriteError(f"the new index version in {index_dir} does not read back as written: {exc}") from exc
         manifest = store.new_manifest(
@@ -324,17 +539,34 @@ def _write_version(
             dense={
                 **dense_settings,
                 "requested": settings.dense_type,
-                "resolved": resolve_dense_type(settings.dense_type, len(chunk_matrix)),
+                "resolved": resolve_dense_type(settings.dense_type, n_chunks),
             },
             sparse=dict(SPARSE_SETTINGS),
             sentence_vectors=settings.sentence_vectors,
+            sentence_method=method or STANDALONE_METHOD,
             counts={
                 "documents": len(entries),
-                "chunks": int(chunk_matrix.shape[0]),
+                "chunks": n_chunks,
                 "sentences": sum(len(e.prepared.sentences) for e in entries),
             },
         )
-        return store.publish(index_dir, staging, manifest)
+        with timer.stage("hashing and publishing"):
+            return store.publish(index_dir, staging, manifest)
+
+
+def _gather(entries: list[_Entry], name: str, dim: int, dtype: type[np.generic]) -> np.ndarray:
+    """Stack one kind of vector of every entry into one matrix, letting each entry's copy go as it is
+    copied: the vectors are in memory once, never twice."""
+    parts: list[np.ndarray | None] = [getattr(e, name) for e in entries]
+    matrix = np.empty((sum(len(p) for p in parts if p is not None), dim), dtype=dtype)
+    at = 0
+    for entry, part in zip(entries, parts, strict=True):
+        if part is not None and len(part):
+            matrix[at : at + len(part)] = part
+            at += len(part)
+        setattr(entry, name, None)
+    parts.clear()
+    return matrix
 
 
 def _check_written(folder: Path, *, chunks: int, sentences: int, dim: int) -> None:
@@ -365,13 +597,6 @@ def _max_tokens(embedder: Embedder) -> int:
         return int(embedder.max_tokens)
     except (AttributeError, TypeError, ValueError):
         return 0
-
-
-def _stack(parts: Iterable[Vectors | None], dim: int) -> Vectors:
-    arrays = [p for p in parts if p is not None and len(p)]
-    if not arrays:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.ascontiguousarray(np.vstack(arrays), dtype=np.float32)
 
 
 def _write_sqlite(path: Path, prepared: list[PreparedDocument]) -> None:

@@ -31,6 +31,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 Vectors = npt.NDArray[np.float32]
 EmbedBackend = Literal["onnx", "onnx-int8", "torch"]
 EMBED_BACKENDS: tuple[EmbedBackend, ...] = ("onnx", "onnx-int8", "torch")
+CharSpan = tuple[int, int]
 logger = logging.getLogger(__name__)
 
 
@@ -56,6 +57,72 @@ class Embedder(Protocol):
     def embed_documents(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False, desc: str = "embedding"
     ) -> Vectors: ...
+
+
+@runtime_checkable
+class SpanEmbedder(Embedder, Protocol):
+    """An ``Embedder`` that can also pool parts of a text from the text's own forward pass.
+
+    ``span_pooling`` is the pooling a span gets (``"mean"``), or None when the model's
+    pooling has no per-span equivalent (e.g. CLS pooling): then spans are embedded alone.
+    """
+
+    @property
+    def span_pooling(self) -> str | None: ...
+
+    def embed_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[CharSpan]],
+        *,
+        batch_size: int = 64,
+        progress: bool = False,
+        desc: str = "embedding",
+    ) -> tuple[Vectors, Vectors, npt.NDArray[np.bool_]]: ...
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """One text's token vectors from the model, special tokens left out.
+
+    Attributes:
+        states: (tokens, dim) float32, the transformer's last hidden states.
+        offsets: (tokens, 2) character offsets of each token in the text.
+        truncated: The text had more tokens than the model reads; its tail is missing.
+    """
+
+    states: npt.NDArray[np.float32]
+    offsets: npt.NDArray[np.int64]
+    truncated: bool
+
+
+def pool_spans(tokens: TokenStates, spans: Sequence[CharSpan]) -> tuple[Vectors, npt.NDArray[np.bool_]]:
+    """Mean-pool and L2-normalise the token vectors of each character span of a text.
+
+    A span is ``whole`` when every token it holds was read by the model; a span cut by the
+    model's token limit, or holding no token, gets a zero vector and ``whole`` False.
+
+    Returns:
+        ``(vectors, whole)``: (len(spans), dim) float32 and (len(spans),) bool.
+    """
+    dim = tokens.states.shape[1]
+    vectors = np.zeros((len(spans), dim), dtype=np.float32)
+    whole = np.zeros(len(spans), dtype=np.bool_)
+    if not len(tokens.offsets):
+        return vectors, whole
+    starts, ends = tokens.offsets[:, 0], tokens.offsets[:, 1]
+    last_read = int(ends[-1])
+    for i, (start, end) in enumerate(spans):
+        first = int(np.searchsorted(ends, start, side="right"))  # the first token ending inside the span
+        stop = int(np.searchsorted(starts, end, side="left"))  # one past the last token starting inside it
+        if stop <= first or (tokens.truncated and end > last_read):
+            continue
+        pooled = tokens.states[first:stop].mean(axis=0)
+        norm = float(np.linalg.norm(pooled))
+        if norm > 0:
+            vectors[i] = pooled / norm
+            whole[i] = True
+    return vectors, whole
 
 
 @dataclass(frozen=True)
@@ -199,6 +266,16 @@ class LocalModelEmbedder:
 
         return AutoTokenizer.from_pretrained(str(self._location.path))
 
+    @cached_property
+    def _window_tokenizer(self) -> Any:
+        """The fast tokenizer, truncating to the model's limit: the tokens the model reads, with offsets."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self._location.path / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.no_padding()
+        return tokenizer
+
     @property
     def dim(self) -> int:
         raise NotImplementedError
@@ -243,6 +320,67 @@ class LocalModelEmbedder:
     def _embed_batch(self, texts: list[str]) -> Vectors:
         """One batch: (len(texts), dim) float32, L2-normalised."""
         raise NotImplementedError
+
+    @cached_property
+    def span_pooling(self) -> str | None:
+        """``"mean"`` when the model mean-pools its token vectors (then a span's vector is the mean
+        of its tokens' vectors, as the model pools a whole text), else None."""
+        if not (self._location.path / "tokenizer.json").is_file():
+            return None  # no fast tokenizer: no character offsets for the tokens
+        from index.onnx_embedder import UnsupportedModelError, read_pooling
+
+        try:
+            return "mean" if read_pooling(self._location.path) == "mean" else None
+        except (UnsupportedModelError, OSError, ValueError, KeyError):
+            return None
+
+    def _token_batch(self, texts: list[str]) -> tuple[Vectors, list[TokenStates]]:
+        """One batch: the texts' vectors, as ``_embed_batch``, and their token vectors from the same pass."""
+        raise NotImplementedError
+
+    def embed_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[CharSpan]],
+        *,
+        batch_size: int = 64,
+        progress: bool = False,
+        desc: str = "embedding",
+    ) -> tuple[Vectors, Vectors, npt.NDArray[np.bool_]]:
+        """Embed texts and, from the same forward pass, the character spans of each (one model pass in all).
+
+        Args:
+            texts: The texts to embed.
+            spans: For each text, ``(start, end)`` character offsets of its parts (e.g. its sentences).
+            batch_size: Texts per forward pass.
+
+        Returns:
+            ``(text_vectors, span_vectors, whole)``: (len(texts), dim) as ``embed_documents``; one row per
+            span, texts' spans in order, mean-pooled over the span's tokens and L2-normalised; and whether
+            each span was read whole (False rows are zeros: embed those spans on their own).
+
+        Raises:
+            ValueError: the model has no per-span pooling (``span_pooling`` is None).
+        """
+        if self.span_pooling != "mean":
+            raise ValueError(f"model {self.name!r} does not mean-pool its tokens; embed its spans on their own")
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but spans for {len(spans)}")
+        first_span = np.concatenate([[0], np.cumsum([len(s) for s in spans])]).astype(np.int64)
+        text_vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_vectors = np.zeros((int(first_span[-1]), self.dim), dtype=np.float32)
+        whole = np.zeros(int(first_span[-1]), dtype=np.bool_)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                vectors, tokens = self._token_batch([texts[i] for i in rows])
+                text_vectors[rows] = vectors
+                for row, states in zip(rows.tolist(), tokens, strict=True):
+                    at, to = int(first_span[row]), int(first_span[row + 1])
+                    span_vectors[at:to], whole[at:to] = pool_spans(states, spans[row])
+                bar.update(len(rows))
+        return text_vectors, span_vectors, whole
 
     def _encode(self, texts: Sequence[str], *, batch_size: int, progress: bool, desc: str = "embedding") -> Vectors:
         if not texts:
@@ -303,3 +441,42 @@ class SentenceTransformerEmbedder(LocalModelEmbedder):
             texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _token_batch(self, texts: list[str]) -> tuple[Vectors, list[TokenStates]]:
+        outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]  # output_value=None: dicts
+            texts,
+            batch_size=len(texts),
+            output_value=None,  # every output: the pooled, normalised vector and the token vectors
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        encodings = self._window_tokenizer.encode_batch(texts, add_special_tokens=True)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        tokens: list[TokenStates] = []
+        for row, (output, encoding) in enumerate(zip(outputs, encodings, strict=True)):
+            vector = output["sentence_embedding"].float().numpy()
+            vectors[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            read = int(output["attention_mask"].sum())  # the batch is padded to its longest text
+            states = output["token_embeddings"][:read].float().numpy()
+            if (
+                read != len(encoding.ids) or output["input_ids"][:read].tolist() != encoding.ids
+            ):  # another tokenization than tokenizer.json's: no offsets to trust
+                tokens.append(TokenStates(np.zeros((0, self.dim), np.float32), np.zeros((0, 2), np.int64), True))
+                continue
+            tokens.append(token_states_of(states, encoding))
+        return vectors, tokens
+
+
+def token_states_of(states: npt.NDArray[np.float32], encoding: Any) -> TokenStates:
+    """A text's token vectors and character offsets from the model's output and its tokenizer encoding.
+
+    Special tokens ([CLS], [SEP], padding) carry no offsets and are left out.
+    """
+    keep = np.asarray(encoding.special_tokens_mask, dtype=np.bool_) == 0
+    keep &= np.asarray(encoding.attention_mask, dtype=np.bool_)
+    offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    return TokenStates(
+        states=np.ascontiguousarray(states[: len(keep)][keep], dtype=np.float32),
+        offsets=offsets[keep],
+        truncated=bool(encoding.overflowing),
+    )

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from index.embedder import LocalModelEmbedder, ModelLocation, Vectors, model_fingerprint
+from index.embedder import LocalModelEmbedder, ModelLocation, TokenStates, Vectors, model_fingerprint, token_states_of
 from index.errors import ModelExportError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -216,14 +216,27 @@ class OnnxEmbedder(LocalModelEmbedder):
         options.log_severity_level = 3  # warnings about unused initialisers are noise
         return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
+    @cached_property
+    def span_pooling(self) -> str | None:
+        return "mean" if self.pooling == "mean" else None
+
     def _embed_batch(self, texts: list[str]) -> Vectors:
+        return self._forward(texts)[0]
+
+    def _token_batch(self, texts: list[str]) -> tuple[Vectors, list[TokenStates]]:
+        vectors, hidden, encodings = self._forward(texts)
+        return vectors, [token_states_of(hidden[row], encoding) for row, encoding in enumerate(encodings)]
+
+    def _forward(self, texts: list[str]) -> tuple[Vectors, Vectors, list[Any]]:
+        """One pass: the texts' pooled, normalised vectors, the token vectors (the export's output) and the encodings."""
         encodings = self._encoder.encode_batch(texts, add_special_tokens=True)
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         wanted = {i.name for i in self._session.get_inputs()}
         (hidden,) = self._session.run(None, {k: v for k, v in feeds.items() if k in wanted})
-        return _normalise(pool(np.asarray(hidden, dtype=np.float32), mask, self.pooling))
+        hidden = np.asarray(hidden, dtype=np.float32)
+        return _normalise(pool(hidden, mask, self.pooling)), hidden, encodings
 
 
 def pool(hidden: Vectors, mask: np.ndarray, pooling: Pooling) -> Vectors:

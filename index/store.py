@@ -68,6 +68,8 @@ META_NAME = "meta.sqlite"
 DENSE_NAME = "dense.faiss"
 SENTENCES_NAME = "sentences.npy"
 SPARSE_DIR = "bm25"
+# How sentence vectors were made when a manifest does not say: versions before the method was recorded.
+STANDALONE_SENTENCES = "standalone"
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 
 
@@ -95,6 +97,7 @@ class Manifest:
     counts: dict[str, int]
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     sentence_vectors: bool = True
+    sentence_method: str = STANDALONE_SENTENCES
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class IngestResult:
     skipped: list[Problem]
     ignored: list[str]
     flagged: list[FlaggedDocument] = field(default_factory=list)
+    load_seconds: float = 0.0  # reading, parsing and screening the sources (the build times the rest)
 
 
 def chunker_config(embedder: Embedder, settings: ChunkerSettings) -> dict[str, object]:
@@ -68,7 +70,9 @@ def ingest(
         IndexLockedError, IndexWriteError: from the index writer.
     """
     chunker = chunker or ChunkerSettings()
+    started = time.perf_counter()
     loaded = load_sources(sources)
+    load_seconds = time.perf_counter() - started
     if loaded.problems and not keep_going:
         raise IngestInputError(loaded.problems)
     if not loaded.documents:
@@ -93,4 +97,10 @@ def ingest(
         settings=build,
         progress=progress,
     )
-    return IngestResult(build=report, skipped=loaded.problems, ignored=loaded.ignored, flagged=loaded.flagged)
+    return IngestResult(
+        build=report,
+        skipped=loaded.problems,
+        ignored=loaded.ignored,
+        flagged=loaded.flagged,
+        load_seconds=round(load_seconds, 4),
+    )

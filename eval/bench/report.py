@@ -174,6 +174,27 @@ def _ingest(ingest: dict[str, Any]) -> list[str]:
             f"| {label} | {run['documents']} | {run['chunks']} | {run['chunks_embedded']} / {run['sentences_embedded']} "
             f"| {run['seconds']:.2f} | {rate} | {sentence_rate} |"
         )
+    lines.append("")
+    for name, run in ingest.items():
+        if isinstance(run, dict) and "fraction_of_ceiling" in run:
+            lines += _ceiling(name.replace("_", " "), run)
+    return lines
+
+
+def _ceiling(label: str, run: dict[str, Any]) -> list[str]:
+    """Ingest against the embedder alone on the same chunk texts, and where the rest of the time goes."""
+    stages = run.get("stages_seconds", {})
+    lines = [
+        f"**{label}**: {run['chunks_per_second']:.1f} chunks/s with sentence vectors ({run['sentence_method']}; "
+        f"{run['sentences_standalone']} sentences embedded alone) against the embedder alone on the same "
+        f"{run['embedder_alone_texts']} chunk texts, {run['ceiling_chunks_per_second']:.1f} chunks/s in "
+        f"{run['embedder_alone_seconds']:.2f} s: **{run['fraction_of_ceiling']:.2f} of the ceiling**.",
+        "",
+        "| stage | seconds | share |",
+        "| --- | --- | --- |",
+    ]
+    for stage, seconds in sorted(stages.items(), key=lambda item: -item[1]):
+        lines.append(f"| {stage} | {seconds:.3f} | {seconds / run['seconds']:.1%} |")
     return [*lines, ""]
 
 
@@ -303,6 +324,16 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     for name, run in results.get("ingest", {}).items():
         if isinstance(run, dict):
             rate = f", {run['chunks_per_second']:.1f} chunks/s" if run["chunks_per_second"] else ""
+            if "fraction_of_ceiling" in run:
+                rate += (
+                    f" = {run['fraction_of_ceiling']:.2f} of the embedder alone "
+                    f"({run['ceiling_chunks_per_second']:.1f} chunks/s, same run); other steps: "
+                    + ", ".join(
+                        f"{stage} {seconds:.2f} s"
+                        for stage, seconds in run.get("stages_seconds", {}).items()
+                        if stage != "embedding"
+                    )
+                )
             lines.append(f"ingest {name}: {run['chunks_embedded']} chunks embedded in {run['seconds']:.2f} s{rate}")
     if "coldstart" in results:
         lines.append(f"cold start: median {results['coldstart']['median_seconds']:.2f} s to ready")

@@ -256,10 +256,16 @@ def test_bench_command_runs_every_part_and_writes_the_report(corpus_index: Path,
     changed = ingest["corpus_one_changed"]
     assert changed["published"] and 0 < changed["chunks_embedded"] < ingest["corpus_fresh"]["chunks"]
     assert ingest["medquad_subset_fresh"]["documents"] == 5
+    for fresh in (ingest["corpus_fresh"], ingest["medquad_subset_fresh"]):  # the model's own speed, same run
+        assert fresh["fraction_of_ceiling"] > 0 and fresh["embedder_alone_texts"] <= fresh["chunks_embedded"]
+        assert {"loading", "chunking", "embedding", "sqlite", "bm25", "hashing and publishing"} <= set(
+            fresh["stages_seconds"]
+        )
     assert len(results["coldstart"]["runs"]) == 1 and results["coldstart"]["median_seconds"] > 0
     assert results["scale"]["sizes"][0]["n"] == 1_000
     report = (out / "latest" / "report.md").read_text(encoding="utf-8")
     for heading in ("## Query latency", "## Throughput", "## Ingestion", "## API cold start", "## Dense search"):
         assert heading in report
+    assert "of the ceiling" in report
     assert {p.name for p in (out / "latest").glob("*.png")} == {"latency.png", "load.png", "scale.png"}
     assert "Report:" in result.stdout

@@ -221,3 +221,70 @@ def test_a_sentence_repeated_across_documents_is_embedded_once(tmp_path: Path, f
     assert len(set(rows)) == 2  # both documents keep their own sentence, with the same vector
     vectors = index.sentence_vectors(sorted(set(rows)))
     assert np.allclose(vectors[0], vectors[1]) and np.isclose(np.linalg.norm(vectors[0]), 1.0, atol=1e-3)
+
+
+def test_a_sentence_repeated_far_apart_is_still_embedded_once(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents are embedded a window at a time; a repeat in a later window reuses the earlier vector."""
+    monkeypatch.setattr("index.build._WINDOW_DOCUMENTS", 1)
+    shared = "Call your doctor if the pain lasts more than a week."
+    docs = [Document(f"d{i}", f"Topic {i}", f"Topic {i} aches after sport number {i}. {shared}", "") for i in range(3)]
+    report = build(docs, tmp_path, fake_embedder)
+    assert fake_embedder.embedded.count(shared) == 1
+    assert report.sentences_embedded == report.sentences == 6 and report.sentences_standalone == 4
+    index = SearchIndex.load(tmp_path, embedder=fake_embedder)
+    assert index.manifest.sentence_method == "standalone"
+    assert np.allclose(index.sentence_vectors([1]), index.sentence_vectors([5]))
+
+
+class SpanFakeEmbedder(FakeEmbedder):
+    """The fake embedder with span pooling: a span's vector is the bag of its words; a span holding
+    the word "cut" counts as cut off by the model's token limit (not read whole)."""
+
+    span_pooling = "mean"
+
+    def __init__(self) -> None:
+        super().__init__(fingerprint="fake-1")
+        self.pooled_texts: list[str] = []
+
+    def embed_with_spans(self, texts, spans, *, batch_size=64, progress=False, desc=""):
+        self.pooled_texts.extend(texts)
+        pieces = [text[a:b] for text, text_spans in zip(texts, spans, strict=True) for a, b in text_spans]
+        whole = np.array(["cut" not in piece for piece in pieces], dtype=bool)
+        vectors = np.stack([self._vector(p) for p in pieces]) if pieces else np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vector(t) for t in texts]), vectors * whole[:, None], whole
+
+
+def test_pooled_sentence_vectors_come_from_the_chunk_pass_and_switching_method_re_embeds(tmp_path: Path) -> None:
+    docs = [*DOCS, Document("cut", "Long", "This sentence gets cut by the limit. The next one is read whole.", "/c")]
+    fake = SpanFakeEmbedder()
+    build(docs, tmp_path, fake)  # standalone by default
+    fake.embedded.clear()
+    report = build(docs, tmp_path, fake, sentence_method="pooled")
+    # Another method: everything is embedded again, in one pass per chunk; only the cut sentence alone.
+    assert (
+        report.published and report.chunks_embedded == report.chunks and report.sentence_method == "chunk-mean-pooled"
+    )
+    assert fake.embedded == ["This sentence gets cut by the limit."] and report.sentences_standalone == 1
+    index = SearchIndex.load(tmp_path, embedder=fake)
+    assert index.manifest.sentence_method == "chunk-mean-pooled"
+    for _, sentence in index.sentences_in_chunks(list(range(report.chunks))):
+        expected = fake._vector(sentence.text)  # the bag of the sentence's words, cut inside its chunk's text
+        assert np.allclose(index.sentence_vectors([sentence.row])[0], expected, atol=2e-3), sentence.text
+    assert any(text.startswith("Knee pain\n") for text in fake.pooled_texts)  # the embedded text, title first
+    unchanged = build(docs, tmp_path, fake, sentence_method="pooled")
+    assert not unchanged.published
+    back = build(docs, tmp_path, fake, sentence_method="standalone")
+    assert back.published and back.chunks_embedded == back.chunks and back.sentence_method == "standalone"
+
+
+def test_a_manifest_without_a_sentence_method_is_read_as_standalone(tmp_path: Path) -> None:
+    fake = SpanFakeEmbedder()
+    build(DOCS, tmp_path, fake)
+    (manifest_file,) = tmp_path.glob("versions/v*/manifest.json")
+    data = json.loads(manifest_file.read_text())
+    assert data.pop("sentence_method") == "standalone"
+    from index.store import Manifest
+
+    assert Manifest.from_json(json.dumps(data)).sentence_method == "standalone"

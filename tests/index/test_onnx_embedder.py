@@ -155,3 +155,30 @@ def test_an_unwritable_model_cache_is_a_clear_error(tmp_path: Path) -> None:
     embedder = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=tmp_path / "a-file" / "models")
     with pytest.raises(ModelExportError, match=r"cannot write the ONNX export .* HEALTHQA_MODEL_CACHE_DIR"):
         embedder.embed_queries(["back pain"])
+
+
+def test_span_vectors_are_the_mean_of_their_tokens_on_both_backends(embedder, torch_embedder) -> None:
+    """One forward pass gives the text's vector and each span's; ONNX and torch agree on both."""
+    title = "Back pain — Causes\n"
+    sentences = ["Most back pain gets better within a few weeks.", "Keep moving gently; rest in bed slows recovery."]
+    text = title + " ".join(sentences)
+    spans = [(len(title), len(title) + len(sentences[0]))]
+    spans.append((spans[0][1] + 1, len(text)))
+    long_text = " ".join(["Lower back pain that lasts more than six weeks is called chronic back pain."] * 30)
+    texts, all_spans = [text, long_text], [spans, [(0, 75), (len(long_text) - 75, len(long_text))]]
+    assert [text[a:b] for a, b in spans] == sentences
+    results = [e.embed_with_spans(texts, all_spans, batch_size=2) for e in (embedder, torch_embedder)]
+    (onnx_texts, onnx_spans, onnx_whole), (torch_texts, torch_spans, torch_whole) = results
+    assert np.allclose(onnx_texts, embedder.embed_documents(texts), atol=1e-5)  # the text's vector, as before
+    # The tail of the long text is past the 256-token limit: not read whole, so it must be embedded alone.
+    assert onnx_whole.tolist() == torch_whole.tolist() == [True, True, True, False]
+    assert np.sum(onnx_spans[:3] * torch_spans[:3], axis=1).min() >= 0.999
+    assert np.allclose(np.linalg.norm(onnx_spans[:3], axis=1), 1.0, atol=1e-5)
+    alone = embedder.embed_documents(sentences)
+    # In context the sentence reads differently, but it is still itself.
+    assert (np.sum(onnx_spans[:2] * alone, axis=1) > 0.7).all()
+    encoding = embedder._window_tokenizer.encode(text)
+    hidden = embedder._forward([text])[1][0]
+    inside = [i for i, (a, b) in enumerate(encoding.offsets) if a >= spans[0][0] and b <= spans[0][1] and b > a]
+    manual = hidden[inside].mean(axis=0)
+    assert np.allclose(onnx_spans[0], manual / np.linalg.norm(manual), atol=1e-5)
