@@ -29,7 +29,7 @@ from index.errors import (
 )
 from index.fusion import fuse_rrf
 from index.search import SearchIndex, SearchSettings
-from index.store import Manifest, current_version, list_versions
+from index.store import CurrentSignature, Manifest, current_signature, current_version, list_versions
 from index.types import SEARCH_MODES, Chunk, Document, Hit, PreparedDocument, SearchMode, SentenceRecord, Span
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "BuildReport",
     "BuildSettings",
     "Chunk",
+    "CurrentSignature",
     "DenseType",
     "Document",
     "EmbedBackend",
@@ -66,6 +67,7 @@ __all__ = [
     "Span",
     "build_dense",
     "build_index",
+    "current_signature",
     "current_version",
     "fuse_rrf",
     "list_versions",
