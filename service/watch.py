@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -36,6 +37,9 @@ class WatchStats:
     loaded: int = 0
     refused: int = 0
     last_refused_version: str | None = None
+    # From the publish (CURRENT's modification time) to this replica serving it; on a network file system
+    # that time comes from the file server's clock.
+    last_follow_seconds: float | None = None
 
 
 class IndexWatcher:
@@ -97,7 +101,12 @@ class IndexWatcher:
         if not result.changed and before is not None:
             return False
         self.stats.loaded += 1
-        logger.info("index version followed", extra={"index_version": result.index_version})
+        if signature is not None:
+            self.stats.last_follow_seconds = round(time.time() - signature[3] / 1e9, 3)
+        logger.info(
+            "index version followed",
+            extra={"index_version": result.index_version, "seconds_since_publish": self.stats.last_follow_seconds},
+        )
         return True
 
 
@@ -151,3 +160,9 @@ class IndexCollector:
         loads.add_metric(["loaded"], watcher.stats.loaded)
         loads.add_metric(["refused"], watcher.stats.refused)
         yield loads
+        if watcher.stats.last_follow_seconds is not None:
+            yield GaugeMetricFamily(
+                "healthqa_index_watch_follow_seconds",
+                "From the last publish followed (CURRENT's mtime) to serving it",
+                value=watcher.stats.last_follow_seconds,
+            )
