@@ -164,6 +164,7 @@ def drive(url: str, outcomes: list[Outcome], stop: threading.Event, deadline: fl
         while not stop.is_set() and time.monotonic() < deadline and len(outcomes) < MAX_REQUESTS:
             n = next(numbers)
             request_id = f"{threading.get_ident()}-{n}"
+            body: dict[str, object]
             if n % 2:
                 endpoint, body = "/v1/ask", {"question": QUESTIONS[n % len(QUESTIONS)]}
             else:
