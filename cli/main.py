@@ -449,7 +449,8 @@ def bench_command(
             "--part",
             "-p",
             help="latency (sequential, in process and over HTTP), load (concurrent clients from another "
-            "process), ingest, coldstart, scale (dense search at 10k-1M vectors). Repeat for several; default: all.",
+            "process), ingest, coldstart, scale (dense search at 10k-1M vectors), replicas (1 vs 3 replicas behind "
+            "nginx, and how fast they follow a publish; needs nginx). Repeat for several; default: all but replicas.",
         ),
     ] = None,
     corpus: Annotated[
@@ -522,6 +523,8 @@ def bench_command(
       healthqa bench -p scale --sizes 10k,100k --methods flat,hnsw
 
       healthqa bench -p scale --real-index var/eval/index-medquad   (1M, realistic)
+
+      healthqa bench -p replicas --concurrency 16 --requests 2000   (needs Debian's nginx)
     """
     import shutil
 

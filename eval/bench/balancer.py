@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.bench.server import ROOT, free_port
+from eval.bench.server import ROOT, ServerError, free_port
 
 NGINX_EXAMPLE = ROOT / "deploy" / "nginx" / "healthqa.conf"
 ACCESS_FORMAT = "$msec $status $upstream_addr $healthqa_request_id"
@@ -26,8 +26,8 @@ _SERVER_LINE = re.compile(r"^( *)server 127\.0\.0\.1:\d+( [^;]*)?;")
 _LISTEN_LINE = re.compile(r"^( *)listen \d+;")
 
 
-class BalancerError(RuntimeError):
-    """nginx is missing, refused the configuration, or did not start."""
+class BalancerError(ServerError):
+    """nginx is missing, refused the configuration, or did not start (a server of the bench, like the API)."""
 
 
 def nginx_binary() -> str | None:
