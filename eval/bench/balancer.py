@@ -85,6 +85,7 @@ def check_config(config: Path, work_dir: Path) -> None:
     binary = nginx_binary()
     if binary is None:
         raise BalancerError("nginx is not installed (apt-get install nginx)")
+    config, work_dir = config.resolve(), work_dir.resolve()
     command = [binary, "-t", "-q", "-p", str(work_dir), "-c", str(config), "-e", str(work_dir / "error.log")]
     checked = subprocess.run(command, capture_output=True, text=True, check=False)
     if checked.returncode != 0:
@@ -118,6 +119,7 @@ def running_nginx(upstreams: Sequence[str], *, work_dir: Path, timeout: float = 
     Raises:
         BalancerError: nginx is missing, refuses the configuration, or does not start.
     """
+    work_dir = work_dir.resolve()  # nginx reads relative paths from its prefix (-p), not from here
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     site = work_dir / "healthqa.conf"

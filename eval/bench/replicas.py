@@ -63,7 +63,8 @@ def run_replicas(
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
     ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
     watch_s = settings.index_watch_s
-    env = {"HEALTHQA_INDEX_WATCH_S": str(watch_s)}
+    # The replicas use the model export this process uses, and follow publishes at the configured interval.
+    env = {"HEALTHQA_INDEX_WATCH_S": str(watch_s), "HEALTHQA_MODEL_CACHE_DIR": str(settings.model_cache_dir)}
     results: dict[str, Any] = {"replicas": replicas, "watch_s": watch_s, "throughput": [], "follow": []}
     with ExitStack() as stack:
         servers = [
