@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 holder.current, holder.problem = None, f"the embedding model cannot run: {exc}"
                 logger.error("embedding model unusable", extra={"reason": str(exc)})
                 model_works = False
+        # The holder alone keeps the index: this frame lives as long as the app, and a reference held
+        # here would pin the first version (against pruning, in memory) long after a newer one serves.
+        del index
         watcher = None
         if settings.index_watch_s > 0 and model_works:
             watcher = IndexWatcher(holder, interval_s=settings.index_watch_s, seen=seen)

@@ -6,6 +6,7 @@ names its generation (tests/index/generations.py); nobody calls the admin reload
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from index import SearchSettings, current_signature
+from index.leases import read_leases
 from service.config import Settings
 from service.state import IndexHolder
 from service.watch import IndexWatcher
@@ -71,6 +73,9 @@ def test_a_published_version_is_followed_without_a_reload_call(tmp_path: Path) -
         assert metric(client, "healthqa_index_published_version") == 2
         assert metric(client, "healthqa_index_ready") == 1
         assert metric(client, 'healthqa_index_watch_loads_total{result="loaded"}') == 1
+        gc.collect()
+        # Regression: the app's startup kept the first version alive, pinned against pruning for good.
+        assert [lease.version for lease in read_leases(tmp_path)] == ["v000002"]
 
 
 def test_a_replica_started_before_the_first_ingest_becomes_ready_when_it_is_published(tmp_path: Path) -> None:
