@@ -246,8 +246,10 @@ def serve_command(
 ) -> None:
     """Start the query API (FastAPI on uvicorn); OpenAPI docs at /docs.
 
-    The index is loaded and verified once at start; 'POST /v1/admin/reload' (with
-    HEALTHQA_ADMIN_API_KEY set) switches to a newer version without a restart.
+    The index is loaded and verified at start, and each version ingest publishes
+    later is loaded and verified the same way within HEALTHQA_INDEX_WATCH_S seconds
+    (2; 0 turns that off), so replicas sharing one index folder follow it by
+    themselves. 'POST /v1/admin/reload' (with HEALTHQA_ADMIN_API_KEY set) does it at once.
 
     Example: healthqa serve --port 8000
     """

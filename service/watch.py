@@ -36,7 +36,6 @@ class WatchStats:
     checks: int = 0
     loaded: int = 0
     refused: int = 0
-    last_refused_version: str | None = None
     # From the publish (CURRENT's modification time) to this replica serving it; on a network file system
     # that time comes from the file server's clock.
     last_follow_seconds: float | None = None
@@ -95,7 +94,6 @@ class IndexWatcher:
             result = self.holder.reload()
         except LOAD_ERRORS as exc:
             self.stats.refused += 1
-            self.stats.last_refused_version = self.holder.published_name()
             logger.error("published index version refused; retrying when CURRENT changes", extra={"reason": str(exc)})
             return False
         if not result.changed and before is not None:
