@@ -261,8 +261,10 @@ def serve_command(
 ) -> None:
     """Start the query API (FastAPI on uvicorn); OpenAPI docs at /docs.
 
-    The index is loaded and verified once at start; 'POST /v1/admin/reload' (with
-    HEALTHQA_ADMIN_API_KEY set) switches to a newer version without a restart.
+    The index is loaded and verified at start, and each version ingest publishes
+    later is loaded and verified the same way within HEALTHQA_INDEX_WATCH_S seconds
+    (2; 0 turns that off), so replicas sharing one index folder follow it by
+    themselves. 'POST /v1/admin/reload' (with HEALTHQA_ADMIN_API_KEY set) does it at once.
 
     Example: healthqa serve --port 8000
     """
@@ -494,7 +496,8 @@ def bench_command(
             "--part",
             "-p",
             help="latency (sequential, in process and over HTTP), load (concurrent clients from another "
-            "process), ingest, coldstart, scale (dense search at 10k-1M vectors). Repeat for several; default: all.",
+            "process), ingest, coldstart, scale (dense search at 10k-1M vectors), replicas (1 vs 3 replicas behind "
+            "nginx, and how fast they follow a publish; needs nginx). Repeat for several; default: all but replicas.",
         ),
     ] = None,
     corpus: Annotated[
@@ -568,6 +571,8 @@ def bench_command(
       healthqa bench -p scale --sizes 10k,100k --methods flat,hnsw
 
       healthqa bench -p scale --real-index var/eval/index-medquad   (1M, realistic)
+
+      healthqa bench -p replicas --concurrency 16 --requests 2000   (needs Debian's nginx)
     """
     from eval.bench import BenchOptions, run_bench, write_bench_report
     from eval.bench.server import ServerError

@@ -29,7 +29,7 @@ from index.errors import (
 )
 from index.fusion import fuse_rrf
 from index.search import SearchIndex, SearchSettings
-from index.store import Manifest, current_version, list_versions, version_path
+from index.store import CurrentSignature, Manifest, current_signature, current_version, list_versions, version_path
 from index.types import (
     SEARCH_MODES,
     Chunk,
@@ -52,6 +52,7 @@ __all__ = [
     "BuildSettings",
     "Chunk",
     "ChunkerSettings",
+    "CurrentSignature",
     "DenseType",
     "Document",
     "EmbedBackend",
@@ -77,6 +78,7 @@ __all__ = [
     "Span",
     "build_dense",
     "build_index",
+    "current_signature",
     "current_version",
     "fuse_rrf",
     "list_versions",

@@ -20,8 +20,9 @@ manifest and synced, the folder is renamed into place and only then does
 version published and loadable; the next run removes what the dead one left
 (staging folders, a version moved into place but never published).
 
-A loaded version holds a shared ``flock`` on its manifest (``VersionPin``), so
-pruning never deletes files a running server still reads.
+A loaded version holds a shared ``flock`` on its manifest and a lease file
+(``VersionPin``; see ``index.leases``), so pruning never deletes files a running
+server still reads, on this machine or on another one sharing the folder.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from index import leases
 from index.embedder import Embedder
 from index.errors import (
     EmbeddingMismatchError,
@@ -130,6 +132,22 @@ def current_version(index_dir: Path) -> str | None:
     if not _VERSION_NAME.match(name):
         raise IndexCorruptError(f"{pointer} is damaged: it should name a version like v000001, it holds {text[:40]!r}")
     return name
+
+
+CurrentSignature = tuple[int, int, int, int] | None
+
+
+def current_signature(index_dir: Path) -> CurrentSignature:
+    """What changes whenever ``CURRENT`` is replaced (device, inode, size, mtime), from one ``stat``.
+
+    ``publish`` replaces ``CURRENT`` whole, so a watcher compares this instead of
+    reading the file. None when there is no ``CURRENT``.
+    """
+    try:
+        info = os.stat(index_dir / CURRENT_NAME)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def list_versions(index_dir: Path) -> list[str]:
@@ -368,8 +386,9 @@ def discard_unpublished(index_dir: Path) -> list[str]:
     else:
         floor = int(published[1:]) if published else 0
         candidates = [name for name in list_versions(index_dir) if int(name[1:]) > floor]
+    leased = leases.leased_versions(index_dir, now=leases.fs_now(index_dir / LOCK_NAME))
     for name in candidates:
-        if not _pinned(folder / name):
+        if name not in leased and not _pinned(folder / name):
             logger.warning("removing %s: it was never published (an ingest was killed before switching CURRENT)", name)
             removed.append(folder / name)
     for path in removed:
@@ -390,10 +409,13 @@ def prune(index_dir: Path, *, keep: int = KEEP_VERSIONS) -> list[str]:
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append(leftover.name)
     current = current_version(index_dir)
+    now = leases.fs_now(index_dir / LOCK_NAME)
+    leases.remove_stale_leases(index_dir, now=now)
+    leased = leases.leased_versions(index_dir, now=now)
     for name in list_versions(index_dir)[:-keep]:
         if name == current:
             continue
-        if _pinned(folder / name):
+        if name in leased or _pinned(folder / name):
             logger.info("keeping %s: a running process still serves it", name)
             continue
         shutil.rmtree(folder / name, ignore_errors=True)
@@ -402,10 +424,11 @@ def prune(index_dir: Path, *, keep: int = KEEP_VERSIONS) -> list[str]:
 
 
 class VersionPin:
-    """A shared lock on a version's manifest, held while the version is in use.
+    """A shared lock on a version's manifest and a lease file, held while the version is in use.
 
     ``prune`` skips a pinned version. The OS drops the lock when the pin is
-    released or its process dies, so a crashed reader pins nothing.
+    released or its process dies, so a crashed reader pins nothing; its lease
+    goes stale (``index.leases``).
 
     Raises:
         OSError: the version's manifest cannot be opened (the version is gone).
@@ -413,7 +436,13 @@ class VersionPin:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = os.open(path / MANIFEST_NAME, os.O_RDONLY)
+        # The lease first: a writer that prunes after this point sees it, even before the lock is taken.
+        self._lease = leases.take_lease(path.parent.parent, path.name) if _VERSION_NAME.match(path.name) else None
+        try:
+            self._fd: int | None = os.open(path / MANIFEST_NAME, os.O_RDONLY)
+        except OSError:
+            self._drop_lease()
+            raise
         try:
             fcntl.flock(self._fd, fcntl.LOCK_SH)  # only prune's brief exclusive probe can make this wait
         except OSError as exc:  # a file system without flock: serve anyway, unprotected from pruning
@@ -423,6 +452,12 @@ class VersionPin:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._drop_lease()
+
+    def _drop_lease(self) -> None:
+        if self._lease is not None:
+            leases.drop_lease(self._lease)
+            self._lease = None
 
 
 def _pinned(path: Path) -> bool:

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEALTHQA_", env_file=".env", extra="ignore")
 
     index_dir: Path = Field(Path("var/index"), description="Folder holding the versioned index.")
+    index_watch_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Seconds between checks of the index folder for a newly published version, which is then "
+        "loaded and verified as at start (each replica follows ingest by itself); 0 turns watching off.",
+    )
     model: str = Field(
         DEFAULT_MODEL,
         description="Sentence-transformers model: a folder, or a name found offline "

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from index import BatchingEmbedder, Embedder, ModelNotFoundError, set_search_threads
+from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, set_search_threads
 from service.api import ADMIN_PATHS, PROBE_PATHS, router
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
@@ -22,6 +22,7 @@ from service.logs import configure_json_logging
 from service.middleware import BodyLimitMiddleware, JsonCORSMiddleware, Metrics, RequestContextMiddleware
 from service.redflags import load_catalogue
 from service.state import IndexHolder
+from service.watch import IndexCollector, IndexWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             search=settings.search_settings(),
         )
         app.state.holder = holder
+        seen = current_signature(settings.index_dir)  # before loading: a publish during the load is not missed
         index = await run_in_threadpool(holder.load)
+        model_works = True
         if index is not None:
             try:
                 # Warm the model (and make its ONNX export if missing) so the first question is not the slow one.
@@ -59,7 +62,20 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 # Without a working model nothing can be answered: not ready, and /readyz says why.
                 holder.current, holder.problem = None, f"the embedding model cannot run: {exc}"
                 logger.error("embedding model unusable", extra={"reason": str(exc)})
-        yield
+                model_works = False
+        # The holder alone keeps the index: this frame lives as long as the app, and a reference held
+        # here would pin the first version (against pruning, in memory) long after a newer one serves.
+        del index
+        watcher = None
+        if settings.index_watch_s > 0 and model_works:
+            watcher = IndexWatcher(holder, interval_s=settings.index_watch_s, seen=seen)
+            watcher.start()
+        app.state.watcher = watcher
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                await run_in_threadpool(watcher.stop)
 
     app = FastAPI(
         title="healthqa",
@@ -76,6 +92,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     metrics = Metrics()
     app.state.metrics = metrics
+    metrics.registry.register(
+        IndexCollector(lambda: getattr(app.state, "holder", None), lambda: getattr(app.state, "watcher", None))
+    )
     app.state.catalogue = load_catalogue(settings.redflag_catalogue)
     app.state.feedback = FeedbackStore(settings.feedback_db)
 

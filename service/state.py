@@ -110,6 +110,13 @@ class IndexHolder:
             self.problem = f"serving {self.current.version}; {self._published()} cannot be served: {exc}"
             logger.error("index reload refused", extra={"index_version": self.current.version, "reason": str(exc)})
 
+    def published_name(self) -> str | None:
+        """The version ``CURRENT`` names now, or None when there is none or it is damaged."""
+        try:
+            return current_version(self.index_dir)
+        except IndexCorruptError:
+            return None
+
     def _published(self) -> str:
         try:
             return current_version(self.index_dir) or "the published version"

@@ -49,6 +49,8 @@ def write_bench_report(results: dict[str, Any], out_dir: Path) -> Path:
         ]
     if "scale" in results:
         lines += _scale(results["scale"], out_dir)
+    if "replicas" in results:
+        lines += _replicas(results["replicas"])
     report = out_dir / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
@@ -151,6 +153,37 @@ def _load(load: list[dict[str, Any]], out_dir: Path) -> list[str]:
     figure.savefig(out_dir / "load.png", dpi=110)
     plt.close(figure)
     return [*lines, "", "![Throughput](load.png)", ""]
+
+
+def _replicas(replicas: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Replicas behind nginx (1 vs {replicas['replicas']}, shipped corpus)",
+        "",
+        "Debian's nginx with `deploy/nginx/healthqa.conf`, round robin; the replicas, nginx and the load generator "
+        "share this machine's cores, so on 2 cores more replicas add failover rather than throughput.",
+        "",
+        "| endpoint | replicas | clients | requests | req/s | p50 | p95 | p99 (ms) | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in replicas["throughput"]:
+        errors = row["error_count"] if not row["errors"] else f"**{row['error_count']}** {row['errors']}"
+        lines.append(
+            f"| `{row['endpoint']}` | {row['replicas']} | {row['concurrency']} | {row['ok']} | "
+            f"{row['requests_per_second']:.1f} | {_ms(row['latency_ms'])} | {errors} |"
+        )
+    if replicas["follow"]:
+        lines += [
+            "",
+            f"Following a publish (`HEALTHQA_INDEX_WATCH_S={replicas['watch_s']:g}`): seconds from `CURRENT`'s "
+            "change to each replica serving the new version, as each replica measured it.",
+            "",
+            "| version | per replica (s) | slowest (s) |",
+            "| --- | --- | --- |",
+        ]
+        for row in replicas["follow"]:
+            per = ", ".join(f"{s:.2f}" for s in row["seconds"])
+            lines.append(f"| {row['version']} | {per} | {row['max_seconds']:.2f} |")
+    return [*lines, ""]
 
 
 def _ingest(ingest: dict[str, Any]) -> list[str]:
@@ -335,6 +368,13 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
                     )
                 )
             lines.append(f"ingest {name}: {run['chunks_embedded']} chunks embedded in {run['seconds']:.2f} s{rate}")
+    for row in results.get("replicas", {}).get("throughput", []):
+        lines.append(
+            f"replicas {row['replicas']} {row['endpoint']} x{row['concurrency']}: {row['requests_per_second']:.1f} "
+            f"req/s through nginx, p95 {row['latency_ms']['p95']:.0f} ms, {row['error_count']} errors"
+        )
+    for row in results.get("replicas", {}).get("follow", []):
+        lines.append(f"replicas followed {row['version']} within {row['max_seconds']:.2f} s (slowest replica)")
     if "coldstart" in results:
         lines.append(f"cold start: median {results['coldstart']['median_seconds']:.2f} s to ready")
     for size in results.get("scale", {}).get("sizes", []):
@@ -363,4 +403,7 @@ def error_lines(results: dict[str, Any]) -> list[str]:
     for row in results.get("load", []):
         if row["errors"]:
             problems.append(f"load {row['endpoint']} x{row['concurrency']}: {row['errors']}")
+    for row in results.get("replicas", {}).get("throughput", []):
+        if row["errors"]:
+            problems.append(f"replicas {row['replicas']} {row['endpoint']} x{row['concurrency']}: {row['errors']}")
     return problems

@@ -16,6 +16,7 @@ from eval.bench.ingestion import CORPUS_DIR, measure_ingestion
 from eval.bench.latency import measure_http, measure_in_process
 from eval.bench.load import run_load
 from eval.bench.machine import describe_machine, load_average
+from eval.bench.replicas import run_replicas
 from eval.bench.scale import ScaleOptions, run_scale
 from eval.bench.server import LIFTED_LIMITS, running_server
 from eval.bench.vectors import index_vectors, real_vectors
@@ -26,7 +27,7 @@ from ingest import ChunkerSettings, ingest
 from service.config import Settings
 
 logger = logging.getLogger(__name__)
-PARTS = ("latency", "load", "ingest", "coldstart", "scale")
+PARTS = ("latency", "load", "ingest", "coldstart", "scale", "replicas")
 CorpusName = Literal["shipped", "medquad"]
 MEDQUAD_QUESTIONS = 500
 
@@ -52,6 +53,8 @@ class BenchOptions:
         real_index: A built index whose chunk vectors seed them instead (more centres, more realistic).
         medquad_file: The MedQuAD JSONL.gz.
         scale: The scale part's options.
+        replicas: Replicas behind nginx in the replicas part (compared with one).
+        publishes: Versions the replicas part publishes to time how fast every replica follows.
     """
 
     parts: tuple[str, ...] = PARTS
@@ -69,6 +72,8 @@ class BenchOptions:
     real_index: Path | None = None
     medquad_file: Path = MEDQUAD_FILE
     scale: ScaleOptions = field(default_factory=ScaleOptions)
+    replicas: int = 3
+    publishes: int = 3
 
     def __post_init__(self) -> None:
         unknown = set(self.parts) - set(PARTS)
@@ -200,5 +205,19 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
                 cache_dir=options.work_dir / "cache",
             )
         results["scale"] = run_scale(real, options.scale)
+    if "replicas" in options.parts:
+        questions = [q.question for q in load_questions()]
+        results["replicas"] = run_replicas(
+            settings,
+            embedder,
+            questions[: options.questions] if options.questions else questions,
+            endpoints=options.endpoints,
+            replicas=options.replicas,
+            levels=options.concurrency,
+            requests=options.requests,
+            duration=options.duration,
+            publishes=options.publishes,
+            work_dir=options.work_dir,
+        )
     results["machine"]["load_average_at_end"] = load_average()
     return results
