@@ -146,7 +146,8 @@ def _counts(
         kind = questions[i].kind
         if kind == "red_flag":
             counts["red"] += 1
-            counts["recalled"] += int(fired[i] is not None and _at_level({fired[i]}, questions[i].red_flag_level))
+            level = fired[i]
+            counts["recalled"] += int(level is not None and _at_level({level}, questions[i].red_flag_level))
         elif fired[i] is not None and kind in counts:
             counts[kind] += 1
         counts["answerable_total"] += int(kind == "answerable")
@@ -211,8 +212,8 @@ def knn_cross_validation(
         layer = fired_by_setting[setting] if setting else [None] * len(questions)
         either: list[str | None] = []
         for i in range(len(questions)):
-            levels = [x for x in (layer[i], rules_fired[i]) if x is not None]
-            either.append(min(levels, key=_RANK.__getitem__) if levels else None)
+            fired_levels = [x for x in (layer[i], rules_fired[i]) if x is not None]
+            either.append(min(fired_levels, key=_RANK.__getitem__) if fired_levels else None)
         c, r, e = (_counts(x, questions, test) for x in (layer, rules_fired, either))
         chosen = (
             f"{setting[0]:.2f}, {setting[1]:.2f}, {'yes' if setting[2] else 'no'}, {setting[3]}" if setting else "none"
