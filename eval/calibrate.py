@@ -11,9 +11,11 @@ its confidence figures for the same reason).
 Steps, all deterministic:
 1. Each candidate feature set is scored out of fold: a logistic regression (standardised features) is
    cross-validated on the tuning questions (5 stratified folds, repeated with seeds 0-9); on the
-   out-of-fold scores, the operating point of step 3 is found and its Youden's J averaged over the
-   repeats. The best mean J wins (rounded to 3 decimals), then the best mean ROC AUC, then the smaller
-   set. J at the operating point, not AUC, because the service uses one threshold, not the whole curve.
+   out-of-fold scores, the mean ROC AUC and the operating point of step 3 (its Youden's J) are averaged
+   over the repeats. The best mean AUC wins (rounded to 3 decimals), then the best mean J, then the
+   smaller set. AUC first: with about 20 out-of-scope tuning questions, J at one threshold moves by a
+   whole question per fold, and the feature with the better J but the lower AUC (the best sentence alone)
+   answered a plainly out-of-scope test question ("is thirst a sign i need more water in the heat?").
 2. That model is fitted on all tuning questions and its weights converted to the raw feature scale.
 3. The threshold maximises Youden's J (in-scope answered minus out-of-scope answered) on the ROC
    curve of the fitted model's confidences, among the thresholds that answer at least
@@ -89,12 +91,12 @@ class Calibration:
 
     def table(self) -> list[str]:
         """The tables the choice was made from, as printed by ``healthqa calibrate``."""
-        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)  Youden J  answered  declined  ROC AUC"]
+        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)  ROC AUC  Youden J  answered  declined"]
         for row in self.feature_sets:
             mark = "*" if row.features == self.model.features else " "
             lines.append(
-                f"{mark} {' + '.join(row.features):<32} {row.cv_youden_j:9.3f} {row.cv_answered_in_scope:9.3f} "
-                f"{row.cv_declined_out_of_scope:9.3f} {row.cv_auc:8.3f}"
+                f"{mark} {' + '.join(row.features):<32} {row.cv_auc:8.3f} {row.cv_youden_j:9.3f} "
+                f"{row.cv_answered_in_scope:9.3f} {row.cv_declined_out_of_scope:9.3f}"
             )
         lines += [
             "",
@@ -131,7 +133,7 @@ def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
     scores = [
         _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels) for subset in FEATURE_SETS
     ]
-    chosen = max(scores, key=lambda s: (round(s.cv_youden_j, 3), round(s.cv_auc, 3), -len(s.features))).features
+    chosen = max(scores, key=lambda s: (round(s.cv_auc, 3), round(s.cv_youden_j, 3), -len(s.features))).features
     x = matrix[:, [every.index(name) for name in chosen]]
     pipeline = _pipeline().fit(x, labels)
     scaler, regression = pipeline[0], pipeline[1]
