@@ -363,8 +363,9 @@ def eval_command(
         typer.Option(
             "--suite",
             "-s",
-            help="corpus (labelled questions over the shipped articles), medquad-quick (CI subset) or medquad "
-            "(the full benchmark: 16,407 answers, 1,000 questions). Repeat for several; default: corpus and medquad-quick.",
+            help="corpus (labelled questions over the shipped articles), mediqa (real consumer questions over "
+            "judged passages), medquad-quick (CI subset) or medquad (the full benchmark: 16,407 answers, "
+            "1,000 questions). Repeat for several; default: corpus and medquad-quick.",
         ),
     ] = None,
     gate: Annotated[
@@ -390,12 +391,12 @@ def eval_command(
 
     from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
     from eval.report import write_report
-    from eval.run import run_eval
+    from eval.run import SUITES, run_eval
 
     chosen = suite or ["corpus", "medquad-quick"]
-    unknown = [s for s in chosen if s not in ("corpus", "medquad", "medquad-quick")]
+    unknown = [s for s in chosen if s not in SUITES]
     if unknown:
-        _fail(f"unknown suite {unknown[0]!r}: choose corpus, medquad-quick or medquad")
+        _fail(f"unknown suite {unknown[0]!r}: choose {', '.join(SUITES)}")
     settings = _settings(None, model)
     try:
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
@@ -422,6 +423,55 @@ def eval_command(
         raise typer.Exit(1)
     if bounds is not None:
         out.print("Gate passed.", highlight=False)
+
+
+@app.command("sweep")
+def sweep_command(
+    name: Annotated[str, typer.Argument(help="Which sweep: fusion, alpha, doc-score, ... (see the list in --help).")],
+    tuning_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Tuning set(s) to score on: corpus, mediqa, medquad (the 500-question MedQuAD tuning draw; "
+            "needs the full MedQuAD index, about 15 minutes to build the first time). Default: all three.",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path, typer.Option(help="Where the evaluation indexes live (shared with healthqa eval).")
+    ] = Path("var/eval"),
+    model: ModelOption = None,
+) -> None:
+    """Re-run the sweep a ranking setting was chosen from, on tuning splits only, and print its table.
+
+    Sweeps: fusion, alpha (and the others listed in eval/sweeps.py). Held-out questions and
+    benchmark questions are never used.
+
+    Example: healthqa sweep alpha --set mediqa --set corpus
+    """
+    from eval.sweeps import SWEEPS, TUNING_SETS, run_sweep
+
+    if name not in SWEEPS:
+        _fail(f"unknown sweep {name!r}: choose {', '.join(SWEEPS)}")
+    chosen = tuning_set or list(TUNING_SETS)
+    unknown = [s for s in chosen if s not in TUNING_SETS]
+    if unknown:
+        _fail(f"unknown tuning set {unknown[0]!r}: choose {', '.join(TUNING_SETS)}")
+    settings = _settings(None, model)
+    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    try:
+        table = run_sweep(
+            name,
+            embedder=settings.embedder(),
+            base=settings.search_settings(),
+            chunker=chunker,
+            work_dir=work_dir,
+            sets=[s for s in TUNING_SETS if s in chosen],
+        )
+    except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    from cli.render import print_sweep
+
+    print_sweep(out, table)
 
 
 def _counts(text: str, option: str) -> tuple[int, ...]:
