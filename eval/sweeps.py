@@ -54,6 +54,11 @@ SWEEPS: dict[str, Sweep] = {
     "alpha": Sweep(
         "convex_alpha", (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5), "weight of the scaled BM25 score in convex fusion"
     ),
+    "doc-score": Sweep(
+        "lead_weight",
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        "share of a document's lead chunk in each of its chunks' scores (0: a document is its best chunk)",
+    ),
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import threading
 import weakref
@@ -52,13 +51,10 @@ class SearchSettings:
         dense_weight: Weight of the dense ranking in RRF.
         sparse_weight: Weight of the BM25 ranking in RRF.
         convex_alpha: Weight of the scaled BM25 score in convex fusion.
-        doc_share: A chunk's score gains this share of the best other candidate chunk of its
-            document, so a document ranks by its best chunk plus this share of its next best.
-        prf_weight: Pseudo-relevance feedback: the query vector gains this weight of the mean vector
-            of the ``prf_depth`` best candidates, and the candidates are scored again (0: off).
-        prf_depth: How many of the best candidates feed back into the query vector.
-        focus_weight: For a question of several sentences, the query vector gains this weight of the
-            mean vector of the sentences that ask (ending in "?"); costs one batched embedding (0: off).
+        lead_weight: How much a document's lead chunk (its first: the title and opening, which
+            say what the document is about) counts in the score of each of its chunks:
+            ``(1 - lead_weight) x own score + lead_weight x lead chunk's score``, the lead chunk
+            scored exactly like a candidate. Not applied with ``rrf`` fusion (ranks have no scale).
     """
 
     fusion: Literal["rrf", "convex"] = "convex"
@@ -67,19 +63,15 @@ class SearchSettings:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     convex_alpha: float = 0.1
-    doc_share: float = 0.0
-    prf_weight: float = 0.0
-    prf_depth: int = 3
-    focus_weight: float = 0.0
+    lead_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
-        if self.prf_depth < 1:
-            raise ValueError(f"prf_depth must be >= 1, got {self.prf_depth}")
-        weights = (self.dense_weight, self.sparse_weight, self.convex_alpha, self.prf_weight, self.focus_weight)
-        if min(weights) < 0 or not 0 <= self.doc_share <= 1:
-            raise ValueError("fusion weights must be >= 0 and doc_share within [0, 1]")
+        if not 0 <= self.lead_weight <= 1:
+            raise ValueError(f"lead_weight must be within [0, 1], got {self.lead_weight}")
+        if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0:
+            raise ValueError("fusion weights must be >= 0")
         if self.fusion not in ("rrf", "convex"):
             raise ValueError(f"fusion must be rrf or convex, got {self.fusion!r}")
 
@@ -226,13 +218,8 @@ class SearchIndex:
     # ----- search ---------------------------------------------------------------------
 
     def embed_query(self, query: str) -> Vectors:
-        """(1, dim) float32 L2-normalised query vector (with ``focus_weight``, leaning towards the
-        sentences of a long question that ask)."""
-        asking = _asking_sentences(query) if self.settings.focus_weight > 0 else []
-        if not asking:
-            return self.embedder.embed_queries([query])
-        vectors = self.embedder.embed_queries([query, *asking])
-        return _normalised(vectors[0] + self.settings.focus_weight * vectors[1:].mean(axis=0))
+        """(1, dim) float32 L2-normalised query vector."""
+        return self.embedder.embed_queries([query])
 
     def search(
         self, query: str, *, k: int = 10, mode: SearchMode = "hybrid", query_vector: Vectors | None = None
@@ -265,49 +252,54 @@ class SearchIndex:
             bm25 = self._sparse.scores(query)  # every row's score, once: fusion reads it too
             rows, scores = top_rows(bm25, k=depth)
             sparse = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-        ranked, dense, sparse = self._rank(mode, bm25, vector, dense, sparse)
-        if self.settings.prf_weight > 0 and vector is not None and ranked:
-            # Feed the best candidates back into the query vector and score the same candidates again.
-            rows = [row for row, _ in ranked]
-            candidate_vectors = self._dense.reconstruct_batch(np.asarray(rows, dtype=np.int64))
-            best = candidate_vectors[: self.settings.prf_depth].mean(axis=0)
-            vector = _normalised(vector[0] + self.settings.prf_weight * best)
-            rescored = zip(rows, (candidate_vectors @ vector[0]).tolist(), strict=True)
-            dense = dict(sorted(rescored, key=lambda pair: (-pair[1], pair[0])))
-            ranked, dense, sparse = self._rank(mode, bm25, vector, dense, sparse)
-        if self.settings.doc_share > 0:
-            ranked = _share_with_document(ranked, self._documents_of_rows(), self.settings.doc_share)
-        return self._hits(ranked[:k], dense, sparse)
-
-    def _rank(
-        self,
-        mode: SearchMode,
-        bm25: np.ndarray | None,
-        vector: Vectors | None,
-        dense: dict[int, float],
-        sparse: dict[int, float],
-    ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
-        """Every candidate, best first, with the dense and sparse scores the hits report."""
         if mode == "hybrid" and self.settings.fusion == "convex" and vector is not None and bm25 is not None:
-            return self._fuse_convex(bm25, vector, dense, sparse)
-        if mode == "hybrid":
+            ranked, dense, sparse = self._fuse_convex(bm25, vector, dense, sparse)
+        elif mode == "hybrid":
             ranked = fuse_rrf(
                 {"dense": list(dense), "sparse": list(sparse)},
                 weights={"dense": self.settings.dense_weight, "sparse": self.settings.sparse_weight},
                 rrf_k=self.settings.rrf_k,
             )
-            return ranked, dense, sparse
-        return list((dense or sparse).items()), dense, sparse
+        else:
+            ranked = list((dense or sparse).items())
+        if self.settings.lead_weight > 0 and ranked and not (mode == "hybrid" and self.settings.fusion == "rrf"):
+            ranked = self._lean_on_lead_chunks(ranked, vector, bm25)
+        return self._hits(ranked[:k], dense, sparse)
 
-    def _documents_of_rows(self) -> np.ndarray:
-        """(n,) int64: a document number for every chunk row (read once per index version)."""
-        documents: np.ndarray | None = getattr(self, "_document_numbers", None)
-        if documents is None:
-            rows = self._db().execute("SELECT row, doc_id FROM chunks ORDER BY row").fetchall()
-            numbers: dict[str, int] = {}
-            documents = np.asarray([numbers.setdefault(r["doc_id"], len(numbers)) for r in rows], dtype=np.int64)
-            self._document_numbers = documents
-        return documents
+    def _lean_on_lead_chunks(
+        self, ranked: list[tuple[int, float]], vector: Vectors | None, bm25: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Mix each candidate's score with its document's lead chunk's, scored the same way.
+
+        A chunk that matches the question inside an article about something else (a neighbouring
+        article that mentions the topic) then ranks below the article whose opening is about it.
+        """
+        lead_of = self._lead_rows()
+        leads = sorted({int(lead_of[row]) for row, _ in ranked})
+        lead_score = np.zeros(len(leads), dtype=np.float64)
+        if vector is not None:
+            lead_score += self._dense.reconstruct_batch(np.asarray(leads, dtype=np.int64)) @ vector[0]
+        if bm25 is not None:
+            weight = 1.0
+            if vector is not None:  # convex fusion: BM25 scaled to the best candidate's, times alpha
+                best = max(float(bm25[row]) for row, _ in ranked) or 1.0
+                weight = self.settings.convex_alpha / best
+            lead_score += weight * bm25[leads]
+        score_of_lead = dict(zip(leads, lead_score.tolist(), strict=True))
+        share = self.settings.lead_weight
+        mixed = [(row, (1 - share) * score + share * score_of_lead[int(lead_of[row])]) for row, score in ranked]
+        return sorted(mixed, key=lambda pair: (-pair[1], pair[0]))
+
+    def _lead_rows(self) -> np.ndarray:
+        """(n,) int64: for every chunk row, the row of its document's first chunk (read once per version)."""
+        lead_rows: np.ndarray | None = getattr(self, "_lead_rows_cache", None)
+        if lead_rows is None:
+            found = self._db().execute(
+                "SELECT c.row, d.first_chunk FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.row"
+            )
+            lead_rows = np.asarray([first for _, first in found], dtype=np.int64)
+            self._lead_rows_cache = lead_rows
+        return lead_rows
 
     def _fuse_convex(
         self, bm25: np.ndarray, vector: Vectors, dense: dict[int, float], sparse: dict[int, float]
@@ -360,44 +352,6 @@ class SearchIndex:
             )
             for rank, (row, score) in enumerate(ranked, start=1)
         ]
-
-
-def _normalised(vector: np.ndarray) -> Vectors:
-    """(1, dim) float32, L2-normalised."""
-    norm = float(np.linalg.norm(vector)) or 1.0
-    return (vector / norm).astype(np.float32).reshape(1, -1)
-
-
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
-
-
-def _asking_sentences(question: str) -> list[str]:
-    """The sentences of a question of several that end in "?", or none for a one-sentence question."""
-    sentences = [s for s in _SENTENCE_END.split(question.strip()) if s]
-    if len(sentences) < 2:
-        return []
-    return [s for s in sentences if s.endswith("?")]
-
-
-def _share_with_document(
-    ranked: list[tuple[int, float]], documents: np.ndarray, share: float
-) -> list[tuple[int, float]]:
-    """Each chunk gains ``share`` of the best other candidate chunk of its document.
-
-    A document's best chunk then scores best + share x next best, and every other chunk of it
-    scores below that, so documents rank by that sum. ``ranked`` is best first.
-    """
-    best_two: dict[int, list[tuple[int, float]]] = {}
-    for row, score in ranked:
-        top = best_two.setdefault(int(documents[row]), [])
-        if len(top) < 2:
-            top.append((row, score))
-    rescored = []
-    for row, score in ranked:
-        top = best_two[int(documents[row])]
-        other = top[1][1] if top[0][0] == row and len(top) > 1 else 0.0 if top[0][0] == row else top[0][1]
-        rescored.append((row, score + share * other))
-    return sorted(rescored, key=lambda pair: (-pair[1], pair[0]))
 
 
 def check_model(manifest: store.Manifest, embedder: Embedder, *, where: Path) -> None:

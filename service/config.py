@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch at ingest.")
     # convex beat RRF on 500 MedQuAD tuning questions (disjoint from the benchmark's 1,000):
     # MRR@10 0.639 vs 0.577, Recall@10 0.860 vs 0.832; alpha 0.1 was the best of 0.05-0.3.
+    # Re-run with 'healthqa sweep fusion' and 'healthqa sweep alpha' (tuning splits only).
     fusion: Literal["rrf", "convex"] = Field(
         "convex", description="Hybrid fusion: cosine plus scaled BM25 (convex) or reciprocal-rank (rrf)."
     )
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion offset.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in hybrid fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in hybrid fusion.")
+    # Chosen with 'healthqa sweep doc-score' on the tuning splits (README "Evaluation").
+    lead_weight: float = Field(
+        SearchSettings.lead_weight,
+        ge=0,
+        le=1,
+        description="Share of a document's lead chunk (title and opening) in each of its chunks' scores.",
+    )
 
     # Answers
     answer_k: int = Field(5, ge=1, le=20, description="Passages retrieved for an answer.")
@@ -167,6 +175,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             sparse_weight=self.sparse_weight,
             convex_alpha=self.convex_alpha,
+            lead_weight=self.lead_weight,
         )
 
     def qa_settings(self) -> QASettings:
