@@ -63,7 +63,7 @@ class SearchSettings:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     convex_alpha: float = 0.1
-    lead_weight: float = 0.0
+    lead_weight: float = 0.2
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
