@@ -86,6 +86,7 @@ class SuiteChoice(StrEnum):
     """``--suite`` choices: the names of ``eval.run.Suite`` (a test checks they agree)."""
 
     corpus = "corpus"
+    mediqa = "mediqa"
     medquad_quick = "medquad-quick"
     medquad = "medquad"
 
@@ -394,8 +395,9 @@ def eval_command(
         typer.Option(
             "--suite",
             "-s",
-            help="corpus (labelled questions over the shipped articles), medquad-quick (CI subset) or medquad "
-            "(the full benchmark: 16,407 answers, 1,000 questions). Repeat for several; default: corpus and medquad-quick.",
+            help="corpus (labelled questions over the shipped articles), mediqa (real consumer questions over "
+            "judged passages), medquad-quick (CI subset) or medquad (the full benchmark: 16,407 answers, "
+            "1,000 questions). Repeat for several; default: corpus and medquad-quick.",
         ),
     ] = None,
     gate: Annotated[
@@ -469,6 +471,55 @@ def eval_command(
         raise typer.Exit(1)
     if bounds is not None:
         out.print("Gate passed.", highlight=False)
+
+
+@app.command("sweep")
+def sweep_command(
+    name: Annotated[str, typer.Argument(help="Which sweep: fusion, alpha, doc-score, ... (see the list in --help).")],
+    tuning_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Tuning set(s) to score on: corpus, mediqa, medquad (the 500-question MedQuAD tuning draw; "
+            "needs the full MedQuAD index, about 15 minutes to build the first time). Default: all three.",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path, typer.Option(help="Where the evaluation indexes live (shared with healthqa eval).")
+    ] = Path("var/eval"),
+    model: ModelOption = None,
+) -> None:
+    """Re-run the sweep a ranking setting was chosen from, on tuning splits only, and print its table.
+
+    Sweeps: fusion, alpha (and the others listed in eval/sweeps.py). Held-out questions and
+    benchmark questions are never used.
+
+    Example: healthqa sweep alpha --set mediqa --set corpus
+    """
+    from eval.sweeps import SWEEPS, TUNING_SETS, run_sweep
+
+    if name not in SWEEPS:
+        _fail(f"unknown sweep {name!r}: choose {', '.join(SWEEPS)}")
+    chosen = tuning_set or list(TUNING_SETS)
+    unknown = [s for s in chosen if s not in TUNING_SETS]
+    if unknown:
+        _fail(f"unknown tuning set {unknown[0]!r}: choose {', '.join(TUNING_SETS)}")
+    settings = _settings(None, model)
+    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    try:
+        table = run_sweep(
+            name,
+            embedder=settings.embedder(),
+            base=settings.search_settings(),
+            chunker=chunker,
+            work_dir=work_dir,
+            sets=[s for s in TUNING_SETS if s in chosen],
+        )
+    except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    from cli.render import print_sweep
+
+    print_sweep(out, table)
 
 
 def _counts(text: str, option: str) -> tuple[int, ...]:

@@ -64,7 +64,7 @@ def print_eval_summary(console: Console, results: dict[str, Any]) -> None:
         if not isinstance(body, dict) or "retrieval" not in body:
             continue
         table = Table(title=f"{suite}: retrieval", title_justify="left")
-        columns = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+        columns = next(iter(body["retrieval"].values())).keys()
         table.add_column("mode")
         for column in columns:
             table.add_column(column, justify="right")
@@ -78,3 +78,19 @@ def print_eval_summary(console: Console, results: dict[str, Any]) -> None:
             for name, value in body["answers"].items():
                 answers.add_row(name, f"{value:.3f}")
             console.print(answers)
+
+
+def print_sweep(console: Console, table: dict[str, Any]) -> None:
+    """A sweep's table: one row per value tried (the current default marked), one column per figure."""
+    from rich.table import Table
+
+    view = Table(
+        title=f"sweep {table['sweep']}: {table['field']} ({table['why']}); tuning splits only", title_justify="left"
+    )
+    view.add_column(table["field"])
+    for tuning_set, metric in table["columns"]:
+        view.add_column(f"{tuning_set} {metric}", justify="right")
+    for value, figures in table["rows"]:
+        mark = " (default)" if value == table["default"] else ""
+        view.add_row(f"{value}{mark}", *(f"{figure:.3f}" for figure in figures))
+    console.print(view)

@@ -5,6 +5,10 @@ one document; 1,000 queries drawn with ``random.Random(0).sample`` over the line
 numbers of the file; a query's relevant document is its own answer. Documents
 carry no title, so the question never leaks into what is indexed.
 
+Tuning draw (for choosing ranking settings, never the benchmark's own questions): 500
+questions drawn with ``random.Random(7).sample`` over the line numbers outside the
+benchmark's 1,000, over the same full index.
+
 The quick variant, run in CI, keeps the first 200 of those queries and indexes
 their answers plus a fixed random 1,800 others (``random.Random(1)``).
 """
@@ -24,6 +28,7 @@ MEDQUAD_FILE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "me
 FULL_QUERIES = 1_000
 QUICK_QUERIES = 200
 QUICK_DOCUMENTS = 2_000
+TUNING_QUERIES = 500
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,15 @@ def _records(path: Path) -> list[dict[str, str]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def load_benchmark(path: Path = MEDQUAD_FILE, *, quick: bool = False) -> Benchmark:
+def _benchmark_lines(n_records: int) -> list[int]:
+    return random.Random(0).sample(range(n_records), FULL_QUERIES)
+
+
+def load_benchmark(path: Path = MEDQUAD_FILE, *, quick: bool = False, tuning: bool = False) -> Benchmark:
     """Documents, queries and relevance judgements of the full or the quick benchmark.
+
+    With ``tuning``, the queries are the 500-question tuning draw instead (same documents as the
+    full benchmark, so the same index serves both).
 
     Raises:
         FileNotFoundError: when the MedQuAD file is absent.
@@ -58,8 +70,13 @@ def load_benchmark(path: Path = MEDQUAD_FILE, *, quick: bool = False) -> Benchma
         doc_id = doc_of_answer.setdefault(answer, f"mq-{line:05d}")
         doc_of_line.append(doc_id)
         texts.setdefault(doc_id, answer)
-    sample = random.Random(0).sample(range(len(records)), FULL_QUERIES)
-    if quick:
+    sample = _benchmark_lines(len(records))
+    if tuning:
+        if quick:
+            raise ValueError("the tuning draw runs over the full index; it has no quick variant")
+        taken = set(sample)
+        sample = random.Random(7).sample([line for line in range(len(records)) if line not in taken], TUNING_QUERIES)
+    elif quick:
         sample = sample[:QUICK_QUERIES]
     queries = {f"q{line:05d}": " ".join(records[line]["question"].split()) for line in sample}
     qrels = {f"q{line:05d}": {doc_of_line[line]: 1} for line in sample}

@@ -28,6 +28,8 @@ def write_report(results: dict[str, Any], out_dir: Path) -> Path:
     for suite, body in results.items():
         if suite.startswith("corpus."):
             lines += _corpus_section(suite, body, out_dir)
+        elif suite.startswith("mediqa."):
+            lines += _mediqa_section(suite, body)
         elif suite.startswith("medquad"):
             lines += _medquad_section(suite, body, out_dir)
     if "gate" in results:
@@ -78,6 +80,22 @@ def _medquad_section(suite: str, body: dict[str, Any], out_dir: Path) -> list[st
         lines.append("")
     plot = _recall_plot(body["recall_curves"], f"Recall@k, {suite}", out_dir / f"recall-{suite}.png")
     return [*lines, f"![Recall@k]({plot.name})", ""]
+
+
+def _mediqa_section(suite: str, body: dict[str, Any]) -> list[str]:
+    split = suite.split(".", 1)[1]
+    columns = ("mrr@10", "precision@1", "ndcg@10", "recall@10")
+    lines = [f"## MEDIQA consumer questions, {split} ({body['questions']} answerable questions)", ""]
+    lines += ["| mode | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    for mode, metrics in body["retrieval"].items():
+        lines.append(f"| {mode} | " + " | ".join(f"{metrics[c]:.3f}" for c in columns) + " |")
+    counts = body["answer_counts"]
+    lines += ["", f"| answer check ({counts['answered']} of {counts['questions']} answered) | rate |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.3f} |" for name, value in body["answers"].items()]
+    if body.get("failures"):
+        lines += ["", "<details><summary>Misses</summary>", ""] + [f"- {f}" for f in body["failures"]]
+        lines += ["", "</details>"]
+    return [*lines, ""]
 
 
 def _recall_plot(curves: dict[str, list[float]], title: str, path: Path) -> Path:

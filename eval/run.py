@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eval.corpus import run_corpus_suite
+from eval.mediqa import MEDIQA_DIR, corpus_file, run_mediqa_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE
@@ -19,7 +20,8 @@ from service.config import Settings
 from service.redflags import load_catalogue
 
 logger = logging.getLogger(__name__)
-Suite = Literal["corpus", "medquad", "medquad-quick"]
+Suite = Literal["corpus", "mediqa", "medquad", "medquad-quick"]
+SUITES: tuple[Suite, ...] = ("corpus", "mediqa", "medquad-quick", "medquad")
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus" / "articles"
 
 
@@ -31,11 +33,13 @@ def run_eval(
     work_dir: Path,
     medquad_file: Path = MEDQUAD_FILE,
     questions_file: Path = QUESTIONS_FILE,
+    mediqa_dir: Path = MEDIQA_DIR,
 ) -> dict[str, Any]:
     """Build (incrementally) the indexes each suite needs under ``work_dir`` and run the suites.
 
     Returns:
-        Results keyed by suite (``corpus.tune``, ``corpus.heldout``, ``medquad``, ``medquad-quick``),
+        Results keyed by suite (``corpus.tune``, ``corpus.heldout``, ``mediqa.tune``, ``mediqa.heldout``,
+        ``mediqa.all``, ``medquad``, ``medquad-quick``),
         plus the run's model and settings.
     """
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
@@ -63,6 +67,14 @@ def run_eval(
             )
         results["index_version"] = index.version
         results["questions_file"] = str(questions_file)
+    if "mediqa" in suites:
+        index_dir = work_dir / "index-mediqa"
+        ingest([corpus_file(mediqa_dir)], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
+        logger.info("mediqa suite: consumer questions over judged passages")
+        results |= run_mediqa_suite(
+            index, settings.qa_settings(), load_catalogue(settings.redflag_catalogue), data_dir=mediqa_dir
+        )
     for suite in [s for s in suites if s.startswith("medquad")]:
         results[suite] = _run_medquad(suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file)
     return results

@@ -1,129 +1,201 @@
-"""Sweeps that chose the answer-selection settings, on the corpus suite's tuning questions only.
+"""Re-run the sweeps that chose the ranking settings, on tuning splits only, and return their tables.
 
-``python -m eval.sweeps answers`` varies one ``QASettings`` weight at a time around the shipped
-defaults and prints, for each value, what a reader of the answers would check:
+Each sweep varies one ``SearchSettings`` field over the product's own hybrid search and scores
+every value on the tuning sets:
 
-- ``first right``: the first citation is from a right article (answerable questions);
-- ``expected``: a cited quote is, or contains, a labelled answer sentence;
-- ``any right``: some citation is from a right article (answerable questions);
-- ``cited relevant``: share of all citations that come from a right article (a sentence from an
-  unrelated article lowers it);
-- ``sentences``: mean cited sentences per answer.
+- ``corpus``: the corpus suite's tuning split (relevant articles; MRR@10, Recall@10);
+- ``mediqa``: the MEDIQA tuning split (``eval/mediqa.py``; MRR@10, graded nDCG@10);
+- ``medquad``: the 500-question MedQuAD tuning draw (``random.Random(7)``, disjoint from the
+  benchmark's 1,000; ``eval/medquad.py``) over the full MedQuAD index (MRR@10, Recall@10).
 
-The default of each weight is the value on its row marked ``*``: the best on ``first right``, then on
-``expected``, then on ``cited relevant``, among values that lower neither ``any right`` (an existing
-corpus figure) nor ``cited relevant`` by more than 0.01 (weights were re-swept until no single change
-improved on that order). ``max_list_items`` is not chosen this way: list answers are required (issue 12); its rows show
-what they cost on these figures.
-Held-out questions are never read here.
+Held-out splits and benchmark questions are never loaded here. The indexes are built (or updated)
+exactly as ``healthqa eval`` builds them, under the same work folder.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
 import logging
-import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
-from eval.answers import _quotes_expected
-from eval.questions import LabelledQuestion, load_questions
-from eval.run import CORPUS_DIR
-from index import SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
-from service.qa import QASettings, answer_question
-from service.redflags import RedFlagCatalogue, load_catalogue
+import numpy as np
+import numpy.typing as npt
 
-# Values tried for each weight; the shipped default is always among them.
-ANSWER_GRID: dict[str, tuple[float, ...]] = {
-    "lead_margin": (0.0, 0.02, 0.05, 0.1, 0.2, 1.0),
-    "rank_prior": (0.0, 0.02, 0.04, 0.08, 0.12),
-    "dangling_penalty": (0.0, 0.03, 0.06, 0.1),
-    "support_margin": (0.1, 0.15, 0.2, 0.25, 1.0),
-    "relevance_margin": (0.06, 0.09, 0.12, 0.15, 0.2),
-    "length_cap_factor": (1.0, 1.25, 1.5, 2.0),
-    "max_list_items": (0, 4, 8, 12),
-    "mmr_lambda": (0.5, 0.65, 0.75, 0.9, 1.0),
+from eval.corpus import RETRIEVAL_KINDS
+from eval.mediqa import MEDIQA_DIR, corpus_file, mediqa_metrics
+from eval.mediqa import load_questions as load_mediqa_questions
+from eval.medquad import MEDQUAD_FILE, load_benchmark
+from eval.metrics import retrieval_metrics
+from eval.questions import load_questions
+from eval.retrieval import run_queries
+from index import BuildSettings, Embedder, SearchIndex, SearchSettings, build_index
+from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
+
+logger = logging.getLogger(__name__)
+
+TuningSet = Literal["corpus", "mediqa", "medquad"]
+TUNING_SETS: tuple[TuningSet, ...] = ("corpus", "mediqa", "medquad")
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus" / "articles"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One ``SearchSettings`` field and the values tried for it."""
+
+    field: str
+    values: tuple[Any, ...]
+    why: str
+
+
+SWEEPS: dict[str, Sweep] = {
+    "fusion": Sweep("fusion", ("convex", "rrf"), "how hybrid search fuses dense and BM25 scores"),
+    "alpha": Sweep(
+        "convex_alpha", (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5), "weight of the scaled BM25 score in convex fusion"
+    ),
+    "doc-score": Sweep(
+        "lead_weight",
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        "share of a document's lead chunk in each of its chunks' scores (0: a document is its best chunk)",
+    ),
 }
 
 
 @dataclass(frozen=True)
-class AnswerFigures:
-    first_right: float
-    any_right: float
-    expected: float
-    cited_relevant: float
-    sentences: float
+class _TuningData:
+    index: SearchIndex
+    queries: dict[str, str]
+    score: Callable[[Mapping[str, Mapping[str, float]]], dict[str, float]]
+    columns: tuple[str, str]
 
 
-def answer_figures(
-    index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings, questions: list[LabelledQuestion]
-) -> AnswerFigures:
-    """The four figures above over the answerable questions given (tuning ones only)."""
-    first = any_right = expected = labelled = relevant = cited = answers = 0
-    answerable = [q for q in questions if q.kind == "answerable"]
-    for q in answerable:
-        answer = answer_question(q.question, index, settings=settings, catalogue=catalogue)
-        first += bool(answer.citations) and answer.citations[0].doc_id in q.relevant
-        any_right += any(c.doc_id in q.relevant for c in answer.citations)
-        if q.answer_sentences:
-            labelled += 1
-            expected += _quotes_expected(answer, q.answer_sentences)
-        relevant += sum(c.doc_id in q.relevant for c in answer.citations)
-        cited += len(answer.citations)
-        answers += not answer.abstained
-    return AnswerFigures(
-        first_right=first / len(answerable),
-        any_right=any_right / len(answerable),
-        expected=expected / labelled,
-        cited_relevant=relevant / cited if cited else 0.0,
-        sentences=cited / answers if answers else 0.0,
+class _RememberingEmbedder:
+    """The product's embedder, with each query embedded once across the sweep's values."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self._seen: dict[str, npt.NDArray[np.float32]] = {}
+        self.name, self.dim, self.fingerprint, self.max_tokens = (
+            inner.name,
+            inner.dim,
+            inner.fingerprint,
+            inner.max_tokens,
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._inner.count_tokens(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._seen]
+        if missing:
+            self._seen |= dict(zip(missing, self._inner.embed_queries(missing), strict=True))
+        return np.stack([self._seen[t] for t in texts])
+
+    def embed_documents(self, texts: Sequence[str], **kwargs: Any) -> npt.NDArray[np.float32]:
+        return self._inner.embed_documents(texts, **kwargs)
+
+
+def _load_set(
+    name: TuningSet,
+    *,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    work_dir: Path,
+    mediqa_dir: Path,
+    medquad_file: Path,
+) -> _TuningData:
+    if name == "corpus":
+        index_dir = work_dir / "index-corpus"
+        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        questions = [q for q in load_questions(split="tune") if q.kind in RETRIEVAL_KINDS and q.relevant]
+        qrels = {q.id: dict.fromkeys(q.relevant, 1) for q in questions}
+        return _TuningData(
+            SearchIndex.load(index_dir, embedder=embedder),
+            {q.id: q.question for q in questions},
+            lambda run: retrieval_metrics(qrels, run),
+            ("mrr@10", "recall@10"),
+        )
+    if name == "mediqa":
+        index_dir = work_dir / "index-mediqa"
+        ingest([corpus_file(mediqa_dir)], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        tune = load_mediqa_questions(mediqa_dir, split="tune")
+        return _TuningData(
+            SearchIndex.load(index_dir, embedder=embedder),
+            {q.id: q.question for q in tune},
+            lambda run: mediqa_metrics(tune, run),
+            ("mrr@10", "ndcg@10"),
+        )
+    benchmark = load_benchmark(medquad_file, tuning=True)
+    index_dir = work_dir / "index-medquad"
+    logger.info("medquad: updating the full index (about 15 minutes the first time)")
+    build_index(
+        benchmark.documents,
+        index_dir=index_dir,
+        embedder=embedder,
+        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
+        chunker_config=chunker_config(embedder, chunker),
+        settings=BuildSettings(sentence_vectors=False),
+    )
+    qrels = benchmark.qrels
+    return _TuningData(
+        SearchIndex.load(index_dir, embedder=embedder),
+        benchmark.queries,
+        lambda run: retrieval_metrics(qrels, run),
+        ("mrr@10", "recall@10"),
     )
 
 
-def sweep_answers(index: SearchIndex, catalogue: RedFlagCatalogue, base: QASettings) -> list[str]:
-    """One table per weight; returns the printed lines."""
-    questions = load_questions(split="tune")
-    lines = [f"Answer selection, {sum(q.kind == 'answerable' for q in questions)} answerable tuning questions"]
-    for name, values in ANSWER_GRID.items():
-        lines += ["", f"{name:<18} first right  any right  expected  cited relevant  sentences"]
-        for value in values:
-            settings = replace(base, **{name: value})  # type: ignore[arg-type]  # each name is a numeric field
-            figures = answer_figures(index, catalogue, settings, questions)
-            mark = "*" if getattr(base, name) == value else " "
-            lines.append(
-                f"{mark} {value!s:<16} {figures.first_right:11.3f} {figures.any_right:10.3f} {figures.expected:9.3f} "
-                f"{figures.cited_relevant:15.3f} {figures.sentences:10.2f}"
-            )
-    return lines
+def run_sweep(
+    name: str,
+    *,
+    embedder: Embedder,
+    base: SearchSettings,
+    chunker: ChunkerSettings,
+    work_dir: Path,
+    sets: Sequence[TuningSet] = TUNING_SETS,
+    mediqa_dir: Path = MEDIQA_DIR,
+    medquad_file: Path = MEDQUAD_FILE,
+) -> dict[str, Any]:
+    """Score every value of one sweep on the tuning sets (hybrid mode, documents by the product's ranking).
 
+    Returns:
+        ``{"sweep", "field", "why", "default", "columns": [(set, metric)...], "rows": [(value, [figures])...]}``.
 
-def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
-    """The shipped corpus indexed with the product's pipeline under ``work_dir`` (incrementally)."""
-    embedder = settings.embedder()
-    index_dir = work_dir / "index-corpus"
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
-    index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
-    # The sweep asks each question many times: embed each once.
-    index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
-    return index
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.sweeps", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", choices=["answers"], help="which sweep to run")
-    parser.add_argument("--work-dir", type=Path, default=Path("var/eval"), help="where the corpus index is kept")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    settings = Settings()
-    index = corpus_index(settings, args.work_dir)
-    lines = sweep_answers(index, load_catalogue(settings.redflag_catalogue), settings.qa_settings())
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    Raises:
+        KeyError: an unknown sweep name.
+        FileNotFoundError: a tuning set's data is absent.
+    """
+    sweep = SWEEPS[name]
+    remembering = _RememberingEmbedder(embedder)
+    loaded = {
+        s: _load_set(
+            s,
+            embedder=remembering,
+            chunker=chunker,
+            work_dir=work_dir,
+            mediqa_dir=mediqa_dir,
+            medquad_file=medquad_file,
+        )
+        for s in sets
+    }
+    columns = [(s, metric) for s in sets for metric in loaded[s].columns]
+    rows = []
+    for value in sweep.values:
+        settings = replace(base, **{sweep.field: value})
+        figures = []
+        for s in sets:
+            data = loaded[s]
+            data.index.settings = settings
+            logger.info("sweep %s: %s=%s on %s (%d queries)", name, sweep.field, value, s, len(data.queries))
+            metrics = data.score(run_queries(data.index, data.queries, mode="hybrid"))
+            figures += [metrics[column] for column in data.columns]
+        rows.append((value, figures))
+    return {
+        "sweep": name,
+        "field": sweep.field,
+        "why": sweep.why,
+        "default": getattr(base, sweep.field),
+        "columns": columns,
+        "rows": rows,
+    }

@@ -47,6 +47,10 @@ class SearchSettings:
         dense_weight: Weight of the dense ranking in RRF.
         sparse_weight: Weight of the BM25 ranking in RRF.
         convex_alpha: Weight of the scaled BM25 score in convex fusion.
+        lead_weight: How much a document's lead chunk (its first: the title and opening, which
+            say what the document is about) counts in the score of each of its chunks:
+            ``(1 - lead_weight) x own score + lead_weight x lead chunk's score``, the lead chunk
+            scored exactly like a candidate. Not applied with ``rrf`` fusion (ranks have no scale).
     """
 
     fusion: Literal["rrf", "convex"] = "convex"
@@ -55,10 +59,13 @@ class SearchSettings:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     convex_alpha: float = 0.1
+    lead_weight: float = 0.2
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if not 0 <= self.lead_weight <= 1:
+            raise ValueError(f"lead_weight must be within [0, 1], got {self.lead_weight}")
         if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0:
             raise ValueError("fusion weights must be >= 0")
         if self.fusion not in ("rrf", "convex"):
@@ -252,7 +259,44 @@ class SearchIndex:
             )
         else:
             ranked = list((dense or sparse).items())
+        if self.settings.lead_weight > 0 and ranked and not (mode == "hybrid" and self.settings.fusion == "rrf"):
+            ranked = self._lean_on_lead_chunks(ranked, vector, bm25)
         return self._hits(ranked[:k], dense, sparse)
+
+    def _lean_on_lead_chunks(
+        self, ranked: list[tuple[int, float]], vector: Vectors | None, bm25: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Mix each candidate's score with its document's lead chunk's, scored the same way.
+
+        A chunk that matches the question inside an article about something else (a neighbouring
+        article that mentions the topic) then ranks below the article whose opening is about it.
+        """
+        lead_of = self._lead_rows()
+        leads = sorted({int(lead_of[row]) for row, _ in ranked})
+        lead_score = np.zeros(len(leads), dtype=np.float64)
+        if vector is not None:
+            lead_score += self._dense.reconstruct_batch(np.asarray(leads, dtype=np.int64)) @ vector[0]
+        if bm25 is not None:
+            weight = 1.0
+            if vector is not None:  # convex fusion: BM25 scaled to the best candidate's, times alpha
+                best = max(float(bm25[row]) for row, _ in ranked) or 1.0
+                weight = self.settings.convex_alpha / best
+            lead_score += weight * bm25[leads]
+        score_of_lead = dict(zip(leads, lead_score.tolist(), strict=True))
+        share = self.settings.lead_weight
+        mixed = [(row, (1 - share) * score + share * score_of_lead[int(lead_of[row])]) for row, score in ranked]
+        return sorted(mixed, key=lambda pair: (-pair[1], pair[0]))
+
+    def _lead_rows(self) -> np.ndarray:
+        """(n,) int64: for every chunk row, the row of its document's first chunk (read once per version)."""
+        lead_rows: np.ndarray | None = getattr(self, "_lead_rows_cache", None)
+        if lead_rows is None:
+            found = self._db().execute(
+                "SELECT c.row, d.first_chunk FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.row"
+            )
+            lead_rows = np.asarray([first for _, first in found], dtype=np.int64)
+            self._lead_rows_cache = lead_rows
+        return lead_rows
 
     def _fuse_convex(
         self, bm25: np.ndarray, vector: Vectors, dense: dict[int, float], sparse: dict[int, float]

@@ -9,12 +9,18 @@ bash scripts/lint.sh
 .venv/bin/python -m pytest "$@"
 [ "$#" -eq 0 ] || exit 0
 
-# The eval gate (eval/thresholds.toml): the corpus suite, and the MedQuAD quick benchmark when
-# ../shared holds it (CI sets HEALTHQA_REQUIRE_SHARED=1, making it mandatory).
+# The eval gate (eval/thresholds.toml): the corpus suite, and the MedQuAD quick benchmark and the
+# MEDIQA consumer questions when ../shared holds them (CI sets HEALTHQA_REQUIRE_SHARED=1, making
+# them mandatory).
 suites=(--suite corpus)
 if [ -f ../shared/datasets/medquad/medquad.jsonl.gz ] || [ "${HEALTHQA_REQUIRE_SHARED:-}" = 1 ]; then
   suites+=(--suite medquad-quick)
 else
   echo "note: ../shared/datasets/medquad is absent; the medquad-quick benchmark is skipped" >&2
+fi
+if [ -f ../shared/datasets/mediqa2019-qa/corpus.jsonl ] || [ "${HEALTHQA_REQUIRE_SHARED:-}" = 1 ]; then
+  suites+=(--suite mediqa)
+else
+  echo "note: ../shared/datasets/mediqa2019-qa is absent; the mediqa suite is skipped" >&2
 fi
 .venv/bin/healthqa eval --gate "${suites[@]}"

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     )
     # convex beat RRF on 500 MedQuAD tuning questions (disjoint from the benchmark's 1,000):
     # MRR@10 0.639 vs 0.577, Recall@10 0.860 vs 0.832; alpha 0.1 was the best of 0.05-0.3.
+    # Re-run with 'healthqa sweep fusion' and 'healthqa sweep alpha' (tuning splits only).
     fusion: Literal["rrf", "convex"] = Field(
         SearchSettings.fusion, description="Hybrid fusion: cosine plus scaled BM25 (convex) or reciprocal-rank (rrf)."
     )
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
     )
     sparse_weight: float = Field(
         SearchSettings.sparse_weight, ge=0, description="Weight of BM25 ranks in hybrid fusion."
+    )
+    # Chosen with 'healthqa sweep doc-score' on the tuning splits (README "Evaluation").
+    lead_weight: float = Field(
+        SearchSettings.lead_weight,
+        ge=0,
+        le=1,
+        description="Share of a document's lead chunk (title and opening) in each of its chunks' scores.",
     )
 
     # Answers
@@ -218,6 +226,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             sparse_weight=self.sparse_weight,
             convex_alpha=self.convex_alpha,
+            lead_weight=self.lead_weight,
         )
 
     def qa_settings(self) -> QASettings:

@@ -83,7 +83,7 @@ def clean_question(value: str, *, field: str = "question", limit: int = 1000) ->
 class QASettings:
     """How answers are chosen.
 
-    The weights below were chosen on the tuning questions only; ``python -m eval.sweeps answers``
+    The weights below were chosen on the tuning questions only; ``python -m eval.answer_sweep answers``
     re-runs that sweep and prints the table (``healthqa calibrate`` does the same for abstention).
 
     Attributes:

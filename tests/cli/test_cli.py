@@ -40,10 +40,20 @@ def test_the_suite_choices_are_the_evaluation_suites() -> None:
 def test_help_explains_every_command() -> None:
     result = healthqa("--help")
     assert result.returncode == 0
-    for command in ("ingest", "search", "serve", "ask", "ui", "calibrate", "eval"):
+    for command in ("ingest", "search", "serve", "ask", "ui", "calibrate", "eval", "sweep"):
         assert command in result.stdout
         sub = healthqa(command, "--help")
         assert sub.returncode == 0 and "Example:" in sub.stdout
+
+
+def test_unknown_sweeps_and_suites_are_clear_errors() -> None:
+    sweep = healthqa("sweep", "nope")
+    assert sweep.returncode == 1 and "unknown sweep 'nope'" in sweep.stderr and "Traceback" not in sweep.stderr
+    tuning_set = healthqa("sweep", "alpha", "--set", "heldout")
+    assert tuning_set.returncode == 1 and "unknown tuning set 'heldout'" in tuning_set.stderr
+    suite = healthqa("eval", "--suite", "nope")
+    # A --suite outside the choices is a usage error (exit 2) that lists them.
+    assert suite.returncode == 2 and "mediqa" in suite.stderr and "Traceback" not in suite.stderr
 
 
 def test_ingest_then_search_then_incremental(tmp_path: Path, corpus_copy: Path) -> None:

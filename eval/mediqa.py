@@ -1,0 +1,183 @@
+"""The MEDIQA 2019 consumer-question suite: real people's questions over judged passages.
+
+Protocol (fixed): the 731 passages of ``../shared/datasets/mediqa2019-qa/corpus.jsonl`` are
+ingested with the product's own pipeline; the 126 questions with at least one passage graded
+3 or 4 ("correct") are the queries. A document ranks where its best chunk does, as everywhere.
+
+Metrics, per mode and per split: MRR@10 and precision@1 count a passage graded >= 3 as correct;
+nDCG@10 is graded (the gain is the judge's grade, 1-4); Recall@10 is the share of the passages
+graded >= 3 found in the top 10. The answer level runs ``service.qa.answer_question`` (the code
+behind ``/v1/ask``) on every answerable question.
+
+Splits (declared before any tuning, never to be changed): a question is held out when the
+SHA-256 of its id, read as an integer, is divisible by 3 (42 of 128 questions, 40 answerable);
+the others (86) are the tuning split. Choices are made on ``tune`` only.
+
+The data are the source sites' text: they are read from ``../shared`` and never copied here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import ir_measures
+from ir_measures import RR, P, R, nDCG
+
+from eval.retrieval import run_queries
+from index import SEARCH_MODES, SearchIndex
+from service.qa import QASettings, answer_question
+from service.redflags import RedFlagCatalogue
+
+MEDIQA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mediqa2019-qa"
+CORRECT_GRADE = 3  # the task's own rule: 4 "excellent" and 3 "correct but incomplete" are correct answers
+HELDOUT_MODULUS = 3
+MediqaSplit = Literal["tune", "heldout"]
+MEDIQA_SPLITS: tuple[MediqaSplit, ...] = ("tune", "heldout")
+
+_MEASURES = {
+    "mrr@10": RR(rel=CORRECT_GRADE) @ 10,
+    "precision@1": P(rel=CORRECT_GRADE) @ 1,
+    "ndcg@10": nDCG @ 10,
+    "recall@10": R(rel=CORRECT_GRADE) @ 10,
+}
+
+
+@dataclass(frozen=True)
+class MediqaQuestion:
+    id: str
+    question: str
+    grades: dict[str, int]  # document id -> grade 1-4, for every judged passage
+
+    @property
+    def correct(self) -> set[str]:
+        return {doc for doc, grade in self.grades.items() if grade >= CORRECT_GRADE}
+
+
+def split_of(question_id: str) -> MediqaSplit:
+    """The fixed split of a question: held out when sha256(id) is divisible by 3."""
+    digest = int(hashlib.sha256(question_id.encode("utf-8")).hexdigest(), 16)
+    return "heldout" if digest % HELDOUT_MODULUS == 0 else "tune"
+
+
+def corpus_file(data_dir: Path = MEDIQA_DIR) -> Path:
+    """The passages file, checked to exist.
+
+    Raises:
+        FileNotFoundError: when the dataset is absent.
+    """
+    path = data_dir / "corpus.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"MEDIQA passages not found at {path} (expected ../shared/datasets/mediqa2019-qa/ beside the project)"
+        )
+    return path
+
+
+def load_questions(data_dir: Path = MEDIQA_DIR, *, split: MediqaSplit | None = None) -> list[MediqaQuestion]:
+    """The answerable questions (a passage graded >= 3), of one split or both, in file order.
+
+    Raises:
+        FileNotFoundError: when the dataset is absent.
+    """
+    corpus_file(data_dir)
+    grades: dict[str, dict[str, int]] = {}
+    for line in (data_dir / "qrels.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            qid, doc_id, grade = line.split("\t")
+            grades.setdefault(qid, {})[doc_id] = int(grade)
+    questions = []
+    for line in (data_dir / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        question = MediqaQuestion(record["id"], record["question"], grades.get(record["id"], {}))
+        if question.correct and (split is None or split_of(question.id) == split):
+            questions.append(question)
+    return questions
+
+
+def mediqa_metrics(questions: list[MediqaQuestion], run: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """MRR@10, precision@1, graded nDCG@10 and Recall@10 (ir-measures), averaged over ``questions``;
+    a question with nothing retrieved counts as zero."""
+    qrels = {q.id: dict(q.grades) for q in questions}
+    full_run = {q.id: dict(run.get(q.id, {})) or {"__none__": 0.0} for q in questions}
+    values = ir_measures.calc_aggregate(list(_MEASURES.values()), qrels, full_run)
+    return {name: float(values[measure]) for name, measure in _MEASURES.items()}
+
+
+def evaluate_answers(
+    index: SearchIndex, questions: list[MediqaQuestion], qa: QASettings, catalogue: RedFlagCatalogue
+) -> dict[str, Any]:
+    """The answer level through ``answer_question`` (the code behind ``/v1/ask``).
+
+    Returns:
+        ``rates``: the first citation is from a passage graded >= 3, over the answered questions
+        (``first_citation_correct_of_answered``) and over all of them, an abstention counting as a
+        miss (``first_citation_correct_of_answerable``); the share of answers that abstain
+        (``abstained``). ``counts`` and ``failures`` say which.
+    """
+    answered = first_correct = 0
+    failures = []
+    for q in questions:
+        answer = answer_question(q.question, index, settings=qa, catalogue=catalogue)
+        if answer.abstained:
+            failures.append(f"{q.id} abstained (confidence {answer.confidence:.3f})")
+            continue
+        answered += 1
+        first = answer.citations[0].doc_id if answer.citations else ""
+        if first in q.correct:
+            first_correct += 1
+        else:
+            failures.append(f"{q.id} first citation {first or 'none'} graded {q.grades.get(first, 'unjudged')}")
+    counts = {"questions": len(questions), "answered": answered, "first_citation_correct": first_correct}
+    return {"rates": answer_rates(counts), "counts": counts, "failures": failures}
+
+
+def answer_rates(counts: Mapping[str, int]) -> dict[str, float]:
+    total, answered, correct = counts["questions"], counts["answered"], counts["first_citation_correct"]
+    return {
+        "first_citation_correct_of_answered": correct / answered if answered else float("nan"),
+        "first_citation_correct_of_answerable": correct / total if total else float("nan"),
+        "abstained": (total - answered) / total if total else float("nan"),
+    }
+
+
+def run_mediqa_suite(
+    index: SearchIndex, qa: QASettings, catalogue: RedFlagCatalogue, *, data_dir: Path = MEDIQA_DIR
+) -> dict[str, dict[str, Any]]:
+    """Retrieval per mode and the answer level, per split and on all answerable questions.
+
+    Returns:
+        ``{"mediqa.tune": ..., "mediqa.heldout": ..., "mediqa.all": ...}``.
+    """
+    questions = load_questions(data_dir)
+    texts = {q.id: q.question for q in questions}
+    runs = {mode: run_queries(index, texts, mode=mode, k=10) for mode in SEARCH_MODES}
+    results: dict[str, dict[str, Any]] = {}
+    for split in MEDIQA_SPLITS:
+        chosen = [q for q in questions if split_of(q.id) == split]
+        answers = evaluate_answers(index, chosen, qa, catalogue)
+        results[f"mediqa.{split}"] = {
+            "questions": len(chosen),
+            "retrieval": {mode: mediqa_metrics(chosen, runs[mode]) for mode in SEARCH_MODES},
+            "answers": answers["rates"],
+            "answer_counts": answers["counts"],
+            "failures": answers["failures"],
+        }
+    # Each question is answered once; the whole set's answer level adds up the splits' counts.
+    counts = {
+        name: sum(results[f"mediqa.{split}"]["answer_counts"][name] for split in MEDIQA_SPLITS)
+        for name in ("questions", "answered", "first_citation_correct")
+    }
+    results["mediqa.all"] = {
+        "questions": len(questions),
+        "retrieval": {mode: mediqa_metrics(questions, runs[mode]) for mode in SEARCH_MODES},
+        "answers": answer_rates(counts),
+        "answer_counts": counts,
+    }
+    return results

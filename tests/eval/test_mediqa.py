@@ -1,0 +1,91 @@
+"""The MEDIQA consumer-question suite (its fixed split and metrics), the MedQuAD tuning draw, the sweeps."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from eval.corpus import RETRIEVAL_KINDS
+from eval.mediqa import MEDIQA_DIR, MediqaQuestion, load_questions, mediqa_metrics, split_of
+from eval.medquad import FULL_QUERIES, TUNING_QUERIES, load_benchmark
+from eval.metrics import retrieval_metrics
+from eval.questions import load_questions as load_corpus_questions
+from eval.retrieval import run_queries
+from eval.sweeps import SWEEPS, run_sweep
+from index import SearchIndex, SearchSettings
+from ingest import ChunkerSettings
+from tests.conftest import MEDQUAD, FakeEmbedder, require_shared
+
+
+def test_the_split_is_a_fixed_function_of_the_question_id() -> None:
+    ids = [f"question-{n}" for n in range(3000)]
+    splits = [split_of(i) for i in ids]
+    assert splits == [split_of(i) for i in ids]
+    assert 0.30 < splits.count("heldout") / len(ids) < 0.37  # about a third held out
+
+
+def test_metrics_count_grade_3_and_up_as_correct_and_grade_as_gain() -> None:
+    question = MediqaQuestion("q", "text", {"incorrect": 1, "related": 2, "good": 3, "best": 4})
+    run = {"q": {"related": 3.0, "good": 2.0, "other": 1.0}}
+    metrics = mediqa_metrics([question], run)
+    assert metrics["mrr@10"] == pytest.approx(0.5)  # the first correct passage is second
+    assert metrics["precision@1"] == 0.0  # a grade-2 passage first is not correct
+    assert metrics["recall@10"] == pytest.approx(0.5)  # "good" found, "best" not
+    dcg = 2 / math.log2(2) + 3 / math.log2(3)
+    ideal = 4 / math.log2(2) + 3 / math.log2(3) + 2 / math.log2(4) + 1 / math.log2(5)
+    assert metrics["ndcg@10"] == pytest.approx(dcg / ideal, abs=1e-4)
+
+
+def test_a_question_with_nothing_retrieved_counts_as_zero() -> None:
+    questions = [MediqaQuestion("a", "t", {"d1": 4}), MediqaQuestion("b", "t", {"d2": 3})]
+    metrics = mediqa_metrics(questions, {"a": {"d1": 1.0}})
+    assert metrics["mrr@10"] == pytest.approx(0.5)
+
+
+def test_the_real_questions_load_with_their_declared_split() -> None:
+    require_shared(MEDIQA_DIR)
+    questions = load_questions()
+    assert len(questions) == 126  # the answerable ones: a passage graded >= 3
+    tune, heldout = load_questions(split="tune"), load_questions(split="heldout")
+    assert (len(tune), len(heldout)) == (86, 40)
+    assert {q.id for q in tune}.isdisjoint(q.id for q in heldout)
+    assert all(q.correct for q in questions)
+
+
+def test_a_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="mediqa2019-qa"):
+        load_questions(tmp_path)
+
+
+def test_the_medquad_tuning_draw_is_disjoint_from_the_benchmark() -> None:
+    require_shared(MEDQUAD)
+    benchmark = load_benchmark(MEDQUAD)
+    tuning = load_benchmark(MEDQUAD, tuning=True)
+    assert (len(benchmark.queries), len(tuning.queries)) == (FULL_QUERIES, TUNING_QUERIES)
+    assert set(benchmark.queries).isdisjoint(tuning.queries)
+    assert [d.doc_id for d in tuning.documents] == [d.doc_id for d in benchmark.documents]
+    assert list(load_benchmark(MEDQUAD, tuning=True).queries) == list(tuning.queries)
+
+
+def test_a_sweep_scores_every_value_on_the_tuning_split_through_the_product_search(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    base = SearchSettings()
+    table = run_sweep(
+        "alpha", embedder=fake_embedder, base=base, chunker=ChunkerSettings(), work_dir=tmp_path, sets=["corpus"]
+    )
+    assert [value for value, _ in table["rows"]] == list(SWEEPS["alpha"].values)
+    assert table["columns"] == [("corpus", "mrr@10"), ("corpus", "recall@10")]
+    # The default's row is what the corpus suite's tuning split measures with the same settings.
+    index = SearchIndex.load(tmp_path / "index-corpus", embedder=fake_embedder, settings=base)
+    questions = [q for q in load_corpus_questions(split="tune") if q.kind in RETRIEVAL_KINDS and q.relevant]
+    expected = retrieval_metrics(
+        {q.id: dict.fromkeys(q.relevant, 1) for q in questions},
+        run_queries(index, {q.id: q.question for q in questions}, mode="hybrid"),
+    )
+    [default_row] = [figures for value, figures in table["rows"] if value == base.convex_alpha]
+    assert default_row == [expected["mrr@10"], expected["recall@10"]]
+    # Different weights rank differently (the sweep really changes the setting).
+    assert len({tuple(figures) for _, figures in table["rows"]}) > 1
