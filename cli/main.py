@@ -114,7 +114,8 @@ def main(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "bm25s"):
+    # httpx2 is not a typo: starlette's TestClient and huggingface_hub log requests through that package.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "httpx2", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
@@ -630,7 +631,7 @@ def bench_command(
 
     settings = _settings(None, None)
     # The in-process app logs every request; hundreds of lines would bury the progress.
-    with _quieter("service", "httpx"):
+    with _quieter("service", "httpx", "httpx2"):
         try:
             options = BenchOptions(
                 parts=tuple(part or ("latency", "load", "ingest", "coldstart", "scale")),
