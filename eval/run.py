@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE
 from eval.retrieval import run_queries
-from index import SEARCH_MODES, BuildSettings, Embedder, SearchIndex, SearchSettings, build_index
+from index import SEARCH_MODES, BuildSettings, Document, Embedder, SearchIndex, SearchSettings, build_index
 from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
 from service.config import Settings
 from service.redflags import load_catalogue
@@ -80,6 +81,20 @@ def run_eval(
     return results
 
 
+def build_search_only_index(
+    documents: Sequence[Document], index_dir: Path, *, embedder: Embedder, chunker: ChunkerSettings
+) -> None:
+    """Build or update a retrieval benchmark's index: chunks only, no sentence vectors (nothing is answered)."""
+    build_index(
+        documents,
+        index_dir=index_dir,
+        embedder=embedder,
+        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
+        chunker_config=chunker_config(embedder, chunker),
+        settings=BuildSettings(sentence_vectors=False),
+    )
+
+
 def _run_medquad(
     quick: bool, chunker: ChunkerSettings, search: SearchSettings, embedder: Embedder, work_dir: Path, path: Path
 ) -> dict[str, Any]:
@@ -88,14 +103,7 @@ def _run_medquad(
     logger.info(
         "%s: indexing %d documents (only new or changed ones are embedded)", benchmark.name, len(benchmark.documents)
     )
-    build_index(
-        benchmark.documents,
-        index_dir=index_dir,
-        embedder=embedder,
-        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
-        chunker_config=chunker_config(embedder, chunker),
-        settings=BuildSettings(sentence_vectors=False),
-    )
+    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker)
     index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
     retrieval, curves = {}, {}
     for mode in SEARCH_MODES:

@@ -30,8 +30,9 @@ from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import retrieval_metrics
 from eval.questions import load_questions
 from eval.retrieval import run_queries
-from index import BuildSettings, Embedder, SearchIndex, SearchSettings, build_index
-from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
+from eval.run import build_search_only_index
+from index import Embedder, SearchIndex, SearchSettings
+from ingest import ChunkerSettings, ingest
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +130,7 @@ def _load_set(
     benchmark = load_benchmark(medquad_file, tuning=True)
     index_dir = work_dir / "index-medquad"
     logger.info("medquad: updating the full index (about 15 minutes the first time)")
-    build_index(
-        benchmark.documents,
-        index_dir=index_dir,
-        embedder=embedder,
-        prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
-        chunker_config=chunker_config(embedder, chunker),
-        settings=BuildSettings(sentence_vectors=False),
-    )
+    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker)
     qrels = benchmark.qrels
     return _TuningData(
         SearchIndex.load(index_dir, embedder=embedder),
