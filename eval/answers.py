@@ -88,6 +88,12 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def _wording(question: LabelledQuestion) -> str:
+    """A failed question's wording for the report: tuning questions only, so that reading a report never
+    shows anyone the held-out wording they must not tune on (the id is enough to count)."""
+    return f": {question.question!r}" if question.split == "tune" else ""
+
+
 def _quotes_expected(answer: Answer, expected: Sequence[str]) -> bool:
     """A cited quote is an expected sentence or contains one whole (whitespace normalised).
 
@@ -138,7 +144,7 @@ def evaluate_answers(
         else:
             count("declined_out_of_scope", answer.abstained)
             if not answer.abstained:
-                failures.append(f"{q.id} answered out of scope: {q.question!r}")
+                failures.append(f"{q.id} answered out of scope{_wording(q)}")
         if q.kind == "answerable":
             first_right = bool(answer.citations) and answer.citations[0].doc_id in q.relevant
             count("first_citation_right", first_right)
@@ -158,12 +164,12 @@ def evaluate_answers(
             count(f"missed_{q.red_flag_level}", highest == 0)
             if highest < wanted:
                 got = "nothing" if not levels else f"only {'/'.join(sorted(levels))}"
-                failures.append(f"{q.id} red flag below its level ({q.red_flag_level}, got {got}): {q.question!r}")
+                failures.append(f"{q.id} red flag below its level ({q.red_flag_level}, got {got}){_wording(q)}")
         elif q.kind != "red_flag":
             count(f"false_alarm_{q.kind}", bool(levels))
             if levels:
                 failures.append(
-                    f"{q.id} false alarm on {q.kind}: {q.question!r} -> {[f.rule for f in answer.red_flags]}"
+                    f"{q.id} false alarm on {q.kind}{_wording(q)} -> {[f.rule for f in answer.red_flags]}"
                 )
         if not answer.abstained:
             # An abstention cites nothing, so it would pass vacuously: count answered questions only.
