@@ -168,9 +168,7 @@ def evaluate_answers(
         elif q.kind != "red_flag":
             count(f"false_alarm_{q.kind}", bool(levels))
             if levels:
-                failures.append(
-                    f"{q.id} false alarm on {q.kind}{_wording(q)} -> {[f.rule for f in answer.red_flags]}"
-                )
+                failures.append(f"{q.id} false alarm on {q.kind}{_wording(q)} -> {[f.rule for f in answer.red_flags]}")
         if not answer.abstained:
             # An abstention cites nothing, so it would pass vacuously: count answered questions only.
             count("citation_integrity_answered", _integrity(answer, index))

@@ -336,6 +336,10 @@ def _candidates(
     similarity = index.sentence_vectors(list(owner)) @ query_vector[0]
     candidates = []
     for (sentence, hit), sim in zip(owner.values(), similarity.tolist(), strict=True):
+        if _INSTRUCTIONS.search(sentence.text):
+            # A sentence addressed to software ("ignore previous instructions ...") is never quoted as an answer,
+            # whatever it scores: the rule that declines such questions also keeps such sentences out.
+            continue
         # hit.rank counts from 1: passage r of n lends rank_prior * (n - r) / n, the last one nothing.
         prior = settings.rank_prior * (len(hits) - hit.rank) / len(hits)
         penalty = settings.dangling_penalty if _DANGLING_START.match(sentence.text) else 0.0

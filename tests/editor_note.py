@@ -24,7 +24,6 @@ editor_note_sources:
 # Knee care after exercise (test article)
 
 Knees that ache after squats usually settle with a few days of lighter training.
-A knee that aches after running often improves when the weekly distance is increased more gradually.
 """
 TWIN_ARTICLE = f"""\
 ---
@@ -34,7 +33,7 @@ disclaimer: "A hot, swollen knee with a fever needs same-day care. See a physiot
 ---
 # Knee care twin (test article)
 
-Icing a knee that aches after squats for fifteen minutes can ease the soreness.
+If your knees ache after squats, rest them and ice them for fifteen minutes.
 """
 
 

@@ -93,8 +93,18 @@ def test_thumbs_down_with_reason_and_comment_is_stored_once(page: Page, ui_url: 
     wait_for_answers(page, 1)
     down = page.get_by_role("button", name="Not helpful")
     notice = page.get_by_text("If you send feedback, your question is stored with it")
-    box = down.bounding_box()
-    assert notice.is_visible() and box is not None and abs(top(page, "text=If you send feedback") - box["y"]) < 60
+    assert notice.is_visible()
+    # The notice stands beside the buttons: both positions read in one script, so the chat's own scrolling
+    # while the answer finishes rendering cannot move one between two reads.
+    gap = page.evaluate(
+        """() => {
+            const button = [...document.querySelectorAll('button')].find(b => b.innerText.includes('Not helpful'));
+            const text = [...document.querySelectorAll('p, span, div')].filter(
+                e => e.children.length === 0 && e.innerText && e.innerText.startsWith('If you send feedback'))[0];
+            return Math.abs(button.getBoundingClientRect().top - text.getBoundingClientRect().top);
+        }"""
+    )
+    assert gap < 60, gap
     down.click()
     form = page.locator('[data-testid="stForm"]')
     form.wait_for(timeout=ANSWER_TIMEOUT_MS)
