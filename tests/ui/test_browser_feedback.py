@@ -108,8 +108,17 @@ def test_thumbs_down_with_reason_and_comment_is_stored_once(page: Page, ui_url: 
     down.click()
     form = page.locator('[data-testid="stForm"]')
     form.wait_for(timeout=ANSWER_TIMEOUT_MS)
-    form.locator('[data-testid="stSelectbox"]').click()
-    page.get_by_role("option", name="It doesn't answer my question").click()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    option = page.get_by_role("option", name="It doesn't answer my question")
+    for _ in range(5):  # a click that lands while Streamlit re-renders the form does not open the list
+        form.locator('[data-testid="stSelectbox"]').click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    option.click()
     form.get_by_label("Anything else? (optional)").fill(COMMENT)
     assert "your question is stored" in form.inner_text()
     screenshot(page, "feedback-form.png")
