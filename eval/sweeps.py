@@ -60,6 +60,11 @@ SWEEPS: dict[str, Sweep] = {
         (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
         "share of a document's lead chunk in each of its chunks' scores (0: a document is its best chunk)",
     ),
+    "title": Sweep(
+        "title_weight",
+        (0.0, 0.25, 0.5, 0.75, 1.0, 1.5),
+        "weight of the question's BM25 match on a document's title, relative to the chunk's BM25 share",
+    ),
 }
 
 

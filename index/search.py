@@ -27,7 +27,7 @@ from index.dense import load_dense, search_dense
 from index.embedder import Embedder, Vectors
 from index.errors import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
 from index.fusion import DEFAULT_RRF_K, fuse_rrf
-from index.sparse import SparseIndex, top_rows
+from index.sparse import SparseIndex, tokenize, top_rows
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import SEARCH_MODES, Document, Hit, SearchMode, SentenceRecord
 
@@ -51,6 +51,12 @@ class SearchSettings:
             say what the document is about) counts in the score of each of its chunks:
             ``(1 - lead_weight) x own score + lead_weight x lead chunk's score``, the lead chunk
             scored exactly like a candidate. Not applied with ``rrf`` fusion (ranks have no scale).
+        title_weight: How much a BM25 match of the query on the document's title adds to each of
+            its chunks, relative to the chunk's own BM25 share (a title field, as in BM25F): convex
+            ``cosine + alpha x (BM25 / best BM25 + title_weight x title BM25 / best title BM25)``,
+            sparse ``BM25 + title_weight x title BM25`` scaled to the best candidate's BM25, the
+            best taken over the candidates. Not applied in dense mode or with ``rrf`` fusion.
+            Documents without titles are unaffected.
     """
 
     fusion: Literal["rrf", "convex"] = "convex"
@@ -60,13 +66,14 @@ class SearchSettings:
     sparse_weight: float = 1.0
     convex_alpha: float = 0.1
     lead_weight: float = 0.2
+    title_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if not 0 <= self.lead_weight <= 1:
             raise ValueError(f"lead_weight must be within [0, 1], got {self.lead_weight}")
-        if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0:
+        if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0 or self.title_weight < 0:
             raise ValueError("fusion weights must be >= 0")
         if self.fusion not in ("rrf", "convex"):
             raise ValueError(f"fusion must be rrf or convex, got {self.fusion!r}")
@@ -261,7 +268,60 @@ class SearchIndex:
             ranked = list((dense or sparse).items())
         if self.settings.lead_weight > 0 and ranked and not (mode == "hybrid" and self.settings.fusion == "rrf"):
             ranked = self._lean_on_lead_chunks(ranked, vector, bm25)
+        if self.settings.title_weight > 0 and bm25 is not None and ranked and self.settings.fusion == "convex":
+            ranked = self._add_title_match(query, ranked, bm25, fused=vector is not None)
         return self._hits(ranked[:k], dense, sparse)
+
+    def _add_title_match(
+        self, query: str, ranked: list[tuple[int, float]], bm25: np.ndarray, *, fused: bool
+    ) -> list[tuple[int, float]]:
+        """Add each candidate's document-title BM25 match, scaled as ``settings.title_weight`` says.
+
+        A title names what the whole document is about ("Epilepsy (Causes)", "Back pain after lifting"),
+        which a chunk from its middle does not say; a passing mention elsewhere then ranks below it.
+        The same amount goes to every chunk of a document, so its chunks keep their order.
+        """
+        title_of_lead = self._title_scores(query)
+        if title_of_lead is None:
+            return ranked
+        title = title_of_lead[self._lead_rows()[[row for row, _ in ranked]]]
+        best_title = float(title.max())
+        if best_title <= 0:
+            return ranked
+        best_bm25 = max(float(bm25[row]) for row, _ in ranked) or 1.0
+        # Convex fusion: in the units of the BM25 share (alpha / best BM25); sparse: in BM25's own.
+        scale = self.settings.convex_alpha if fused else best_bm25
+        weight = self.settings.title_weight * scale / best_title
+        added = [(row, score + weight * float(t)) for (row, score), t in zip(ranked, title, strict=True)]
+        return sorted(added, key=lambda pair: (-pair[1], pair[0]))
+
+    def _title_scores(self, query: str) -> np.ndarray | None:
+        """(n,) BM25 score of the query on each document's title, at the row of its lead chunk (zero
+        elsewhere); None when no document has a title with a searchable word."""
+        if not hasattr(self, "_title_index"):
+            self._title_index = self._load_title_index()
+        if self._title_index is None:
+            return None
+        lead_rows, titles = self._title_index
+        scores = np.zeros(self.manifest.counts["chunks"], dtype=np.float32)
+        scores[lead_rows] = titles.scores(query)
+        return scores
+
+    def _load_title_index(self) -> tuple[np.ndarray, SparseIndex] | None:
+        """BM25 over the documents' titles and each one's lead chunk row (read once per version).
+
+        Built from the titles in meta.sqlite: a few milliseconds per thousand documents, and no file
+        of its own in the index version.
+        """
+        found = (
+            self._db()
+            .execute("SELECT first_chunk, title FROM documents WHERE n_chunks > 0 ORDER BY first_chunk")
+            .fetchall()
+        )
+        texts = [title or "" for _, title in found]
+        if not any(tokenize(texts)):  # BM25 cannot be built without a single term
+            return None
+        return np.asarray([first for first, _ in found], dtype=np.int64), SparseIndex.build(texts)
 
     def _lean_on_lead_chunks(
         self, ranked: list[tuple[int, float]], vector: Vectors | None, bm25: np.ndarray | None

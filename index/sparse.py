@@ -37,8 +37,7 @@ class SparseIndex:
     @classmethod
     def build(cls, texts: Sequence[str]) -> SparseIndex:
         retriever = bm25s.BM25(method=SPARSE_SETTINGS["method"], k1=SPARSE_SETTINGS["k1"], b=SPARSE_SETTINGS["b"])
-        stemmer = Stemmer.Stemmer(SPARSE_SETTINGS["stemmer"])
-        tokens = _tokenize(list(texts), stemmer)
+        tokens = tokenize(list(texts))
         retriever.index(tokens, show_progress=False)
         return cls(retriever)
 
@@ -59,7 +58,7 @@ class SparseIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk row for the query: (n,) float32, zero where no term matches."""
-        tokens = _tokenize([query], self._stemmer)[0]
+        tokens = tokenize([query], self._stemmer)[0]
         if not tokens or self._n == 0:
             return np.zeros(self._n, dtype=np.float32)
         known = [t for t in tokens if t in self._retriever.vocab_dict]
@@ -79,7 +78,9 @@ def top_rows(scores: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows.astype(np.int64), scores[rows].astype(np.float32)
 
 
-def _tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
+def tokenize(texts: list[str], stemmer: Any = None) -> list[list[str]]:
+    """Each text's BM25 terms: lower-cased words, English stopwords dropped, Snowball-stemmed."""
+    stemmer = stemmer or Stemmer.Stemmer(SPARSE_SETTINGS["stemmer"])
     tokenized: list[list[str]] = bm25s.tokenize(
         texts, stopwords=SPARSE_SETTINGS["stopwords"], stemmer=stemmer, return_ids=False, show_progress=False
     )

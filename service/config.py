@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         le=1,
         description="Share of a document's lead chunk (title and opening) in each of its chunks' scores.",
     )
+    # Chosen with 'healthqa sweep title' on the tuning splits (README "Evaluation").
+    title_weight: float = Field(
+        SearchSettings.title_weight,
+        ge=0,
+        description="Weight of the question's BM25 match on a document's title, relative to its chunk's own BM25 "
+        "share (0: titles count only as words of their chunks).",
+    )
 
     # Answers
     answer_k: int = Field(QASettings.k, ge=1, le=20, description="Passages retrieved for an answer.")
@@ -227,6 +234,7 @@ class Settings(BaseSettings):
             sparse_weight=self.sparse_weight,
             convex_alpha=self.convex_alpha,
             lead_weight=self.lead_weight,
+            title_weight=self.title_weight,
         )
 
     def qa_settings(self) -> QASettings:
