@@ -36,6 +36,7 @@ from service.redflags import RedFlagCatalogue
 MEDIQA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mediqa2019-qa"
 CORRECT_GRADE = 3  # the task's own rule: 4 "excellent" and 3 "correct but incomplete" are correct answers
 HELDOUT_MODULUS = 3
+JUDGED_ONLY_DEPTH = 50
 MediqaSplit = Literal["tune", "heldout"]
 MEDIQA_SPLITS: tuple[MediqaSplit, ...] = ("tune", "heldout")
 
@@ -103,11 +104,30 @@ def load_questions(data_dir: Path = MEDIQA_DIR, *, split: MediqaSplit | None = N
 
 def mediqa_metrics(questions: list[MediqaQuestion], run: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """MRR@10, precision@1, graded nDCG@10 and Recall@10 (ir-measures), averaged over ``questions``;
-    a question with nothing retrieved counts as zero."""
+    a question with nothing retrieved counts as zero.
+
+    Two diagnostics say how much of the nDCG gap is the judging pool: the passages judged for a
+    question are those one system retrieved for it in 2019, and an unjudged passage, however good,
+    counts as a miss. ``ndcg@10_judged_only`` is graded nDCG@10 over the ranking with unjudged
+    passages removed (a "condensed list", Sakai 2007; it reads as deep as ``run`` goes), and
+    ``unjudged@10`` the share of the top 10 that nobody judged for that question.
+    """
     qrels = {q.id: dict(q.grades) for q in questions}
     full_run = {q.id: dict(run.get(q.id, {})) or {"__none__": 0.0} for q in questions}
     values = ir_measures.calc_aggregate(list(_MEASURES.values()), qrels, full_run)
-    return {name: float(values[measure]) for name, measure in _MEASURES.items()}
+    metrics = {name: float(values[measure]) for name, measure in _MEASURES.items()}
+    judged_run = {
+        qid: {d: s for d, s in ranked.items() if d in qrels[qid]} or {"__none__": 0.0}
+        for qid, ranked in full_run.items()
+    }
+    metrics["ndcg@10_judged_only"] = float(ir_measures.calc_aggregate([nDCG @ 10], qrels, judged_run)[nDCG @ 10])
+    unjudged = [
+        sum(d not in qrels[qid] for d in top) / len(top)
+        for qid, ranked in full_run.items()
+        if (top := sorted(ranked, key=lambda d: -ranked[d])[:10])
+    ]
+    metrics["unjudged@10"] = sum(unjudged) / len(unjudged) if unjudged else 0.0
+    return metrics
 
 
 def evaluate_answers(
@@ -157,7 +177,8 @@ def run_mediqa_suite(
     """
     questions = load_questions(data_dir)
     texts = {q.id: q.question for q in questions}
-    runs = {mode: run_queries(index, texts, mode=mode, k=10) for mode in SEARCH_MODES}
+    # Ranked deeper than 10 only for the judged-only nDCG (judged passages below the 10th move up).
+    runs = {mode: run_queries(index, texts, mode=mode, k=JUDGED_ONLY_DEPTH) for mode in SEARCH_MODES}
     results: dict[str, dict[str, Any]] = {}
     for split in MEDIQA_SPLITS:
         chosen = [q for q in questions if split_of(q.id) == split]

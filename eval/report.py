@@ -84,7 +84,7 @@ def _medquad_section(suite: str, body: dict[str, Any], out_dir: Path) -> list[st
 
 def _mediqa_section(suite: str, body: dict[str, Any]) -> list[str]:
     split = suite.split(".", 1)[1]
-    columns = ("mrr@10", "precision@1", "ndcg@10", "recall@10")
+    columns = ("mrr@10", "precision@1", "ndcg@10", "recall@10", "ndcg@10_judged_only", "unjudged@10")
     lines = [f"## MEDIQA consumer questions, {split} ({body['questions']} answerable questions)", ""]
     lines += ["| mode | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
     for mode, metrics in body["retrieval"].items():

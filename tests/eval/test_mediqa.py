@@ -38,6 +38,17 @@ def test_metrics_count_grade_3_and_up_as_correct_and_grade_as_gain() -> None:
     assert metrics["ndcg@10"] == pytest.approx(dcg / ideal, abs=1e-4)
 
 
+def test_the_judged_only_diagnostics_drop_the_passages_nobody_judged() -> None:
+    question = MediqaQuestion("q", "text", {"related": 2, "best": 4})
+    run = {"q": {"unjudged-a": 4.0, "related": 3.0, "unjudged-b": 2.0, "best": 1.0}}
+    metrics = mediqa_metrics([question], run)
+    assert metrics["unjudged@10"] == pytest.approx(0.5)
+    assert metrics["ndcg@10"] < metrics["ndcg@10_judged_only"]
+    # Judged only, the ranking is related (2) then best (4).
+    dcg, ideal = 2 + 4 / math.log2(3), 4 + 2 / math.log2(3)
+    assert metrics["ndcg@10_judged_only"] == pytest.approx(dcg / ideal, abs=1e-4)
+
+
 def test_a_question_with_nothing_retrieved_counts_as_zero() -> None:
     questions = [MediqaQuestion("a", "t", {"d1": 4}), MediqaQuestion("b", "t", {"d2": 3})]
     metrics = mediqa_metrics(questions, {"a": {"d1": 1.0}})
