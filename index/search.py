@@ -54,8 +54,9 @@ class SearchSettings:
         title_weight: How much a BM25 match of the query on the document's title adds to each of
             its chunks, relative to the chunk's own BM25 share (a title field, as in BM25F): convex
             ``cosine + alpha x (BM25 / best BM25 + title_weight x title BM25 / best title BM25)``,
-            sparse ``BM25 + title_weight x title BM25`` scaled to the best candidate's BM25, the
-            best taken over the candidates. Not applied in dense mode or with ``rrf`` fusion.
+            sparse ``BM25 + title_weight x best BM25 x title BM25 / best title BM25``, the bests
+            taken over the candidates (the lead chunk's share, being in the same document, gets
+            the same title term). Not applied in dense mode nor to ``rrf`` hybrid fusion.
             Documents without titles are unaffected.
     """
 
@@ -266,9 +267,10 @@ class SearchIndex:
             )
         else:
             ranked = list((dense or sparse).items())
-        if self.settings.lead_weight > 0 and ranked and not (mode == "hybrid" and self.settings.fusion == "rrf"):
+        scored = bool(ranked) and not (mode == "hybrid" and self.settings.fusion == "rrf")  # RRF: ranks, no scale
+        if self.settings.lead_weight > 0 and scored:
             ranked = self._lean_on_lead_chunks(ranked, vector, bm25)
-        if self.settings.title_weight > 0 and bm25 is not None and ranked and self.settings.fusion == "convex":
+        if self.settings.title_weight > 0 and bm25 is not None and scored:
             ranked = self._add_title_match(query, ranked, bm25, fused=vector is not None)
         return self._hits(ranked[:k], dense, sparse)
 

@@ -141,3 +141,15 @@ def test_documents_without_titles_rank_exactly_as_without_the_title_field(
 def test_a_negative_title_weight_is_refused() -> None:
     with pytest.raises(ValueError, match="fusion weights must be >= 0"):
         SearchSettings(title_weight=-0.1)
+
+
+def test_reciprocal_rank_fusion_takes_no_title_share_but_sparse_search_does(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    rrf = replace(SearchSettings(lead_weight=0.0), fusion="rrf")
+    index = _index(tmp_path, fake_embedder, 0.0, docs=TITLED)
+    index.settings = rrf
+    without = index.search("shingles", k=5, mode="hybrid")
+    index.settings = replace(rrf, title_weight=1.0)
+    assert index.search("shingles", k=5, mode="hybrid") == without  # ranks have no scale to add to
+    assert index.search("shingles", k=1, mode="sparse")[0].doc_id == "shingles"  # sparse is scored either way
