@@ -283,10 +283,12 @@ class SearchIndex:
         which a chunk from its middle does not say; a passing mention elsewhere then ranks below it.
         The same amount goes to every chunk of a document, so its chunks keep their order.
         """
-        title_of_lead = self._title_scores(query)
-        if title_of_lead is None:
+        if not hasattr(self, "_title_index"):
+            self._title_index = self._load_title_index()
+        if self._title_index is None:
             return ranked
-        title = title_of_lead[self._lead_rows()[[row for row, _ in ranked]]]
+        title_of_row, titles = self._title_index
+        title = titles.scores(query)[title_of_row[[row for row, _ in ranked]]]
         best_title = float(title.max())
         if best_title <= 0:
             return ranked
@@ -297,23 +299,12 @@ class SearchIndex:
         added = [(row, score + weight * float(t)) for (row, score), t in zip(ranked, title, strict=True)]
         return sorted(added, key=lambda pair: (-pair[1], pair[0]))
 
-    def _title_scores(self, query: str) -> np.ndarray | None:
-        """(n,) BM25 score of the query on each document's title, at the row of its lead chunk (zero
-        elsewhere); None when no document has a title with a searchable word."""
-        if not hasattr(self, "_title_index"):
-            self._title_index = self._load_title_index()
-        if self._title_index is None:
-            return None
-        lead_rows, titles = self._title_index
-        scores = np.zeros(self.manifest.counts["chunks"], dtype=np.float32)
-        scores[lead_rows] = titles.scores(query)
-        return scores
-
     def _load_title_index(self) -> tuple[np.ndarray, SparseIndex] | None:
-        """BM25 over the documents' titles and each one's lead chunk row (read once per version).
+        """BM25 over the documents' titles, and for every chunk row its document's position in it
+        (read once per version); None when no title has a searchable word.
 
-        Built from the titles in meta.sqlite: a few milliseconds per thousand documents, and no file
-        of its own in the index version.
+        Built from the titles in meta.sqlite on first use (0.7 s for 16,000 titles on a loaded 2-core
+        machine; a millisecond for the shipped articles), with no file of its own in the index version.
         """
         found = (
             self._db()
@@ -323,7 +314,9 @@ class SearchIndex:
         texts = [title or "" for _, title in found]
         if not any(tokenize(texts)):  # BM25 cannot be built without a single term
             return None
-        return np.asarray([first for first, _ in found], dtype=np.int64), SparseIndex.build(texts)
+        first_rows = np.asarray([first for first, _ in found], dtype=np.int64)  # ascending
+        title_of_row = np.searchsorted(first_rows, self._lead_rows())  # a lead row is its document's first
+        return title_of_row, SparseIndex.build(texts)
 
     def _lean_on_lead_chunks(
         self, ranked: list[tuple[int, float]], vector: Vectors | None, bm25: np.ndarray | None
