@@ -283,11 +283,10 @@ class SearchIndex:
         which a chunk from its middle does not say; a passing mention elsewhere then ranks below it.
         The same amount goes to every chunk of a document, so its chunks keep their order.
         """
-        if not hasattr(self, "_title_index"):
-            self._title_index = self._load_title_index()
-        if self._title_index is None:
+        title_index = self._title_field()
+        if title_index is None:
             return ranked
-        title_of_row, titles = self._title_index
+        title_of_row, titles = title_index
         title = titles.scores(query)[title_of_row[[row for row, _ in ranked]]]
         best_title = float(title.max())
         if best_title <= 0:
@@ -298,6 +297,19 @@ class SearchIndex:
         weight = self.settings.title_weight * scale / best_title
         added = [(row, score + weight * float(t)) for (row, score), t in zip(ranked, title, strict=True)]
         return sorted(added, key=lambda pair: (-pair[1], pair[0]))
+
+    def prepare(self) -> None:
+        """Read now what searches would otherwise read on first use (each chunk's lead row, the
+        title field), so that no request pays for it: the holder calls this before serving a version."""
+        if self.settings.lead_weight > 0:
+            self._lead_rows()
+        if self.settings.title_weight > 0:
+            self._title_field()
+
+    def _title_field(self) -> tuple[np.ndarray, SparseIndex] | None:
+        if not hasattr(self, "_title_index"):
+            self._title_index = self._load_title_index()
+        return self._title_index
 
     def _load_title_index(self) -> tuple[np.ndarray, SparseIndex] | None:
         """BM25 over the documents' titles, and for every chunk row its document's position in it

@@ -95,6 +95,7 @@ class IndexHolder:
             return ReloadResult(index.version, old, changed=old != index.version)
 
     def _swap(self, index: SearchIndex) -> None:
+        index.prepare()
         problem = None
         if index.fallback_reason is not None:
             problem = f"serving {index.version} because {self._published()} is damaged: {index.fallback_reason}"

@@ -10,6 +10,7 @@ import pytest
 
 from index import Document, SearchIndex, SearchSettings
 from index.sparse import SparseIndex
+from service.state import IndexHolder
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build
 
@@ -153,3 +154,21 @@ def test_reciprocal_rank_fusion_takes_no_title_share_but_sparse_search_does(
     index.settings = replace(rrf, title_weight=1.0)
     assert index.search("shingles", k=5, mode="hybrid") == without  # ranks have no scale to add to
     assert index.search("shingles", k=1, mode="sparse")[0].doc_id == "shingles"  # sparse is scored either way
+
+
+def test_a_served_version_has_its_title_field_and_lead_rows_read_before_the_first_question(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder prepares each version it swaps in (at start and on reload): 16,000 titles take
+    0.7 s to index, which the first question after a publish must not wait for."""
+    build(TITLED, tmp_path, fake_embedder)
+    holder = IndexHolder(tmp_path, embedder=fake_embedder, search=SearchSettings(lead_weight=0.2, title_weight=0.5))
+    served = holder.load()
+    assert served is not None
+
+    def no_reads(*_: object) -> None:
+        raise AssertionError("read on first use, not before serving")
+
+    monkeypatch.setattr(SearchIndex, "_load_title_index", no_reads)
+    assert getattr(served, "_lead_rows_cache", None) is not None
+    assert served.search("shingles", k=1, mode="sparse")[0].doc_id == "shingles"
