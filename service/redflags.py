@@ -66,7 +66,11 @@ class RedFlag:
 
 @dataclass(frozen=True)
 class RedFlagRule:
-    """A validated catalogue rule. ``patterns``: the rule fires if every regex of any one pattern is affirmed."""
+    """A validated catalogue rule. ``patterns``: the rule fires if every regex of any one pattern is affirmed.
+
+    ``unless``: regexes for an ordinary explanation the user gives ("from hunching over my laptop"); when one is
+    affirmed in the question, the rule does not fire. Only same-day (urgent) rules and cycling numbness use it.
+    """
 
     id: str
     level: Level
@@ -77,6 +81,7 @@ class RedFlagRule:
     others: bool = False
     test_phrases: tuple[str, ...] = ()
     negative_phrases: tuple[str, ...] = ()
+    unless: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class RedFlagCatalogue:
 # ---------------------------------------------------------------------------------------------- loading
 
 _RULE_REQUIRED: Final = ("id", "level", "message", "source", "patterns", "test_phrases")
-_RULE_OPTIONAL: Final = ("negative_phrases", "history", "others")
+_RULE_OPTIONAL: Final = ("negative_phrases", "history", "others", "unless")
 _RULE_ID: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TERM_NAME: Final = re.compile(r"[a-z_]+")
 _TERM_REF: Final = re.compile(r"\{([a-z_]+)\}")
@@ -161,7 +166,14 @@ def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str
         others=others is True,
         test_phrases=_phrases(data["test_phrases"], f"{label}: test_phrases", minimum=MIN_TEST_PHRASES),
         negative_phrases=_phrases(data.get("negative_phrases", []), f"{label}: negative_phrases", minimum=0),
+        unless=_unless(data.get("unless", []), terms, f"{label}: unless"),
     )
+
+
+def _unless(raw: object, terms: Mapping[str, str], label: str) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(raw, list):
+        raise RedFlagCatalogueError(f"{label}: must be a list of regexes, got {raw!r}")
+    return tuple(_compile(_text(part, f"{label}[{index}]"), terms, f"{label}[{index}]") for index, part in enumerate(raw))
 
 
 def _parse_terms(raw: object, where: str) -> dict[str, str]:
@@ -264,6 +276,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\b(does|did|is|are|was|were|have|has|had|could|would|should) not\b", r"\1nt"),
         (r"\bwill not\b", "wont"),
         (r"\bi am\b", "im"),
+        (r"\b(?:no|not) can\b", "cant"),  # "i no can feel my legs"
         (r"\bu\b", "you"),
         (r"\bur\b", "your"),
         (r"\bppl\b", "people"),
@@ -271,6 +284,15 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\b(?:leggs|lgs|lges)\b", "legs"),
         (r"\b(?:bak|bck|bakc)\b", "back"),
         (r"\b(?:killin|kiling)\b", "killing"),
+        (r"\b(?:swolen|swolled|swolln|swollon|sollen|swollen+)\b", "swollen"),
+        (r"\b(?:painfull+|painfu|painfl)\b", "painful"),
+        (r"\b(?:realy|rly|relly|reeally|reallly+)\b", "really"),
+        (r"\b(?:temprature|tempreture|temperture|temperatur|tempature|tempurature)\b", "temperature"),
+        (r"\b(?:nummb|numbb|nunb)\b", "numb"),
+        (r"\b(?:breathe?less|breathles+|brethless)\b", "breathless"),
+        (r"\b(?:stomache|stomch|stomac)\b", "stomach"),
+        (r"\b(?:nausious|nauseus|nautious|nauseaus)\b", "nauseous"),
+        (r"\b(?:shoulda|shoudler|sholder|shouldr)\b", "shoulder"),
         (r"\s+", " "),
     )
 )
@@ -353,6 +375,16 @@ _BACKWARD_NEGATION_CUE: Final = re.compile(
     r"|(?:was|were|been|got|is|are) (?:\w+ )?ruled out|(?:came back|were|was) (?:clear|normal|negative)"
     r"|(?<=\w )free(?! of| from))\b"
 )
+_RESOLVED_CUE: Final = re.compile(
+    r"\b(?:(?:its|it has|it is|that has|thats|which has|they have|theyve|has|have|is|are|both) (?:all |now |since )?"
+    r"(?:gone|passed|cleared|settled|resolved|stopped|over|better)(?: away| off)?"
+    r"|(?:went|gone|passed|wore) (?:away|off)|cleared up|(?:all )?gone now|back to normal)\b"
+    # Only where the clause ends there: "my legs have gone numb" is a symptom, "its gone now" is not.
+    r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
+)
+_RESOLVED_STOPS: Final = _HARD_BREAKS - {"but", "though", "although", "yet"} | {"and", "or", "so", "because", "now"}
+_MAX_RESOLVED_WORDS: Final = 10
+_NOT_BEFORE: Final = re.compile(r"\b(?:not|never|no|\w+nt)\s+(?:\w+\s+)?$")
 _OTHER_PERSON_CUE: Final = re.compile(
     r"\b(?:(?:my|our|his|her|a|the|their) )?(?:friends?|mates?|mum|mom|mother|mam|mummy|dad|daddy|father|wife"
     r"|husband|hubby|partner|boyfriend|girlfriend|bf|gf|son|daughter|kids?|child|children|baby|toddler|brother"
@@ -363,7 +395,10 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
 )
 # "me and my partner", "my wife and i": the user is part of the subject.
-_WITH_ME: Final = re.compile(r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b")
+_WITH_ME: Final = re.compile(
+    r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b"
+    r"|\b(?:as|when i was|since i was|back when i was) (?:a |an )?(?:child|kid|baby|toddler|teen\w*|little one)\b"
+)
 # Signs that the other person is with the user now, so their symptoms count ("should we lift him", "his neck").
 _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
@@ -373,7 +408,9 @@ _PRESENCE: Final = re.compile(
     r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
-    r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112))\b"
+    r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
+    r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
+    r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp))\b"
 )
 _INFO_CUE: Final = re.compile(
     r"\b(?:what (?:is|are|does|do|causes|counts as|happens|would|should (?:you|someone|people|a person))|whats"
@@ -383,7 +420,9 @@ _INFO_CUE: Final = re.compile(
     r"|exam|study\w*|writing) (?:about|on|for|regarding|re)|(?:read|heard|saw|seen|told) (?:that|somewhere)"
     r"|signs? (?:of|for)|symptoms? (?:of|for)|warning signs|red flags?|tell me about|explain|define|definition of"
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
-    r"|list of|examples? of)\b"
+    r"|list of|examples? of"
+    r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
+    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*|suppos(?:e|ing)|imagine)\b"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
 _SENTENCE: Final = re.compile(r"[^.!?;]+")
@@ -400,7 +439,10 @@ _PAST_CUE: Final = re.compile(
     r"|as a (?:kid|child|teen\w*|baby|youngster)"
     r"|when i was (?:a kid|younger|little|small|a child|a teen\w*|pregnant|\d+)"
     r"|back in (?:19|20)\d\d|in (?:19|20)\d\d|long time ago|ages ago|once before|had (?:it|that|this) before"
-    r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth))\b"
+    r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth)"
+    r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?! today| this)"
+    r"|in my (?:teens|twenties|thirties|20s|30s|youth|younger days)|as a (?:student|teenager|schoolboy|schoolgirl)"
+    r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago)\b"
 )
 # "started 2 months ago" is how long a current symptom has lasted, not a past event.
 _PAST_PSEUDO: Final = re.compile(
@@ -472,6 +514,11 @@ def _find_scopes(text: str) -> _Scopes:
             if not any(lo < cue.end() and cue.start() < hi for lo, hi in with_me)
         ]
     backward = [(_walk_backward(tokens, cue.start()), cue.start()) for cue in _BACKWARD_NEGATION_CUE.finditer(text)]
+    backward += [
+        (_walk_back_resolved(tokens, cue.start()), cue.start())
+        for cue in _RESOLVED_CUE.finditer(text)
+        if not _NOT_BEFORE.search(text, 0, cue.start())  # "it hasnt gone away" is not resolved
+    ]
     not_past = [m.span() for m in _PAST_PSEUDO.finditer(text)]
     past = [
         _clause(tokens, cue.start(), cue.end())
@@ -521,6 +568,17 @@ def _walk_backward(tokens: _Tokens, position: int) -> int:
     return start
 
 
+def _walk_back_resolved(tokens: _Tokens, position: int) -> int:
+    """Where a symptom that "has gone" starts: back across "but" to a clause break, "and" or "now"."""
+    start = position
+    for words, index in enumerate(range(bisect_left(tokens.starts, position) - 1, -1, -1)):
+        word = tokens.words[index]
+        if word in _RESOLVED_STOPS or word == "," or words >= _MAX_RESOLVED_WORDS:
+            break
+        start = tokens.starts[index]
+    return start
+
+
 def _clause(tokens: _Tokens, start: int, end: int) -> tuple[int, int]:
     """Return the clause around ``start:end``, bounded by breaks, commas and words such as "now" or "since"."""
     first = bisect_left(tokens.starts, start)
@@ -559,6 +617,7 @@ def detect_red_flags(question: str, catalogue: RedFlagCatalogue) -> list[RedFlag
         RedFlag(level=rule.level, rule=rule.id, message=rule.message, source=rule.source)
         for rule in catalogue.rules
         if any(all(_affirmed(regex, text, scopes, rule) for regex in pattern) for pattern in rule.patterns)
+        and not any(_affirmed(regex, text, scopes, rule) for regex in rule.unless)
     ]
     flags.sort(key=lambda flag: LEVELS.index(flag.level))  # stable, so catalogue order holds within a level
     return flags
