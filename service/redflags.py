@@ -354,7 +354,8 @@ _MAX_BACKWARD_WORDS: Final = 6
 
 _NEGATION_CUE: Final = re.compile(
     r"\b(?:no|not|without|never|nor|neither|none|deny|denies|denied|havent|hasnt|hadnt|didnt|isnt|arent|wasnt"
-    r"|werent|doesnt|dont (?:have|get|think|notice|see|feel) any|dont (?:have|get|think)|free (?:of|from)"
+    r"|werent|doesnt|dont (?:have|get|think|notice|see|feel) any|dont (?:have|get|think|feel|seem|look|notice)|free (?:of|from)"
+    r"|zero|nil|negative for|not any|lack of"
     r"|ruled out|rule out|absence of|nothing (?:like|wrong with))\b"
 )
 # Negation words that do not negate a symptom ("no longer", "not sure", "never felt anything like this").
@@ -410,7 +411,10 @@ _PRESENCE: Final = re.compile(
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
     r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
-    r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp))\b"
+    r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
+    r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
+    r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
+    r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
 _INFO_CUE: Final = re.compile(
     r"\b(?:what (?:is|are|does|do|causes|counts as|happens|would|should (?:you|someone|people|a person))|whats"
@@ -429,7 +433,8 @@ _SENTENCE: Final = re.compile(r"[^.!?;]+")
 _GENERIC_OPENER: Final = re.compile(r"\s*(?:is|are|does|do|can|could|would|will|what|whats|how|when|which)\b")
 _ABOUT_MEANING: Final = re.compile(
     r"\b(?:signs?|symptoms?|mean|means|meaning|causes?|caused|red flags?|warning|linked|related|associated|common"
-    r"|affects?|spreads?|possible|normal for|happens?)\b"
+    r"|affects?|spreads?|possible|normal for|happens?|contagious|catching|infectious|serious|dangerous|curable"
+    r"|treatable|hereditary|genetic|preventable|fatal|deadly|treated|diagnosed)\b"
 )
 _SELF: Final = re.compile(r"\b(?:i|im|ive|id|me|my|myself|mine|we|us|our)\b")
 _PAST_CUE: Final = re.compile(
@@ -442,7 +447,8 @@ _PAST_CUE: Final = re.compile(
     r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth)"
     r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?! today| this)"
     r"|in my (?:teens|twenties|thirties|20s|30s|youth|younger days)|as a (?:student|teenager|schoolboy|schoolgirl)"
-    r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago)\b"
+    r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago|a (?:while|long while|good while) (?:back|ago)"
+    r"|some time ago|(?:history|hx) of|once had|had (?:one|it|that|a \w+) once)\b"
 )
 # "started 2 months ago" is how long a current symptom has lasted, not a past event.
 _PAST_PSEUDO: Final = re.compile(
