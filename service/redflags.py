@@ -406,7 +406,9 @@ _PRESENCE: Final = re.compile(
     r"|wake|leave|let) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
     r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
     r"|(?:hes|shes) (?:been|got|not|now|so|really)"
-    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    # "his wrist", but not "help her back pain": there the user asks how to care for someone, not what is wrong now.
+    r"|(?<!help )(?<!helping )(?<!ease )(?<!relieve )(?<!for )(?<!about )(?<!treat )(?<!massage )(?<!massaging )"
+    r"(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
