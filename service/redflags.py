@@ -428,6 +428,7 @@ _INFO_CUE: Final = re.compile(
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
     r"|list of|examples? of"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
+    r"|how (?:to|do i|can i|would i|will i|should i|do you|can you) (?:tell|know|check)"
     r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*|suppos(?:e|ing)|imagine)\b"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
