@@ -173,7 +173,9 @@ def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str
 def _unless(raw: object, terms: Mapping[str, str], label: str) -> tuple[re.Pattern[str], ...]:
     if not isinstance(raw, list):
         raise RedFlagCatalogueError(f"{label}: must be a list of regexes, got {raw!r}")
-    return tuple(_compile(_text(part, f"{label}[{index}]"), terms, f"{label}[{index}]") for index, part in enumerate(raw))
+    return tuple(
+        _compile(_text(part, f"{label}[{index}]"), terms, f"{label}[{index}]") for index, part in enumerate(raw)
+    )
 
 
 def _parse_terms(raw: object, where: str) -> dict[str, str]:

@@ -491,7 +491,9 @@ def test_no_test_phrase_is_a_near_copy_of_a_held_out_question() -> None:
             theirs = set(question.split())
             overlap = len(words & theirs) / max(1, len(words | theirs))
             similar = SequenceMatcher(None, mine, question, autojunk=False)
-            if overlap >= 0.6 or (similar.real_quick_ratio() >= 0.8 and similar.quick_ratio() >= 0.8 and similar.ratio() >= 0.8):
+            if overlap >= 0.6 or (
+                similar.real_quick_ratio() >= 0.8 and similar.quick_ratio() >= 0.8 and similar.ratio() >= 0.8
+            ):
                 near.append((phrase, question))
     assert near == []
 
