@@ -414,6 +414,7 @@ _PRESENCE: Final = re.compile(
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
+    r"|(?:has |just )?(?:collapsed|fainted)(?! (?:at|in|on|last|yesterday|a|two|three|years))|unconscious|not breathing"
     r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
@@ -439,7 +440,7 @@ _GENERIC_OPENER: Final = re.compile(r"\s*(?:is|are|does|do|can|could|would|will|
 _ABOUT_MEANING: Final = re.compile(
     r"\b(?:signs?|symptoms?|mean|means|meaning|causes?|caused|red flags?|warning|linked|related|associated|common"
     r"|affects?|spreads?|possible|normal for|happens?|contagious|catching|infectious|serious|dangerous|curable"
-    r"|treatable|hereditary|genetic|preventable|fatal|deadly|treated|diagnosed)\b"
+    r"|treatable|hereditary|genetic|preventable|fatal|deadly|treated|diagnosed|feels? like|looks? like|mistaken for)\b"
 )
 _SELF: Final = re.compile(r"\b(?:i|im|ive|id|me|my|myself|mine|we|us|our)\b")
 _PAST_CUE: Final = re.compile(
