@@ -385,7 +385,11 @@ _RESOLVED_CUE: Final = re.compile(
     # Only where the clause ends there: "my legs have gone numb" is a symptom, "its gone now" is not.
     r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
 )
-_RESOLVED_STOPS: Final = _HARD_BREAKS - {"but", "though", "although", "yet"} | {"and", "or", "so", "because", "now"}
+_RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
+# Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
+# better" resolves the back alone.
+_CONTRAST: Final = frozenset({"but", "though", "although", "yet"})
+_POINTING_BACK: Final = frozenset({"it", "its", "that", "thats", "which", "they", "theyve", "both", "this"})
 _MAX_RESOLVED_WORDS: Final = 10
 _NOT_BEFORE: Final = re.compile(r"\b(?:not|never|no|\w+nt)\s+(?:\w+\s+)?$")
 _OTHER_PERSON_CUE: Final = re.compile(
@@ -527,7 +531,7 @@ def _find_scopes(text: str) -> _Scopes:
         ]
     backward = [(_walk_backward(tokens, cue.start()), cue.start()) for cue in _BACKWARD_NEGATION_CUE.finditer(text)]
     backward += [
-        (_walk_back_resolved(tokens, cue.start()), cue.start())
+        (_walk_back_resolved(tokens, cue.start(), cue.group()), cue.start())
         for cue in _RESOLVED_CUE.finditer(text)
         if not _NOT_BEFORE.search(text, 0, cue.start())  # "it hasnt gone away" is not resolved
     ]
@@ -580,12 +584,19 @@ def _walk_backward(tokens: _Tokens, position: int) -> int:
     return start
 
 
-def _walk_back_resolved(tokens: _Tokens, position: int) -> int:
-    """Where a symptom that "has gone" starts: back across "but" to a clause break, "and" or "now"."""
+def _walk_back_resolved(tokens: _Tokens, position: int, cue: str) -> int:
+    """Where a symptom that "has gone" starts: back to a clause break, "and" or "now", and past "but" only when
+    the cue points back with "it" or the like."""
+    first = bisect_left(tokens.starts, position)
+    pointing = cue.split(" ", 1)[0] in _POINTING_BACK or tokens.word(first - 1) in _POINTING_BACK
     start = position
-    for words, index in enumerate(range(bisect_left(tokens.starts, position) - 1, -1, -1)):
+    for words, index in enumerate(range(first - 1, -1, -1)):
         word = tokens.words[index]
-        if word in _RESOLVED_STOPS or word == "," or words >= _MAX_RESOLVED_WORDS:
+        if word in _CONTRAST:
+            if not pointing:
+                break
+            pointing = False  # across one contrast at most
+        elif word in _RESOLVED_STOPS or word == "," or words >= _MAX_RESOLVED_WORDS:
             break
         start = tokens.starts[index]
     return start

@@ -420,6 +420,9 @@ def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_n
         ("both my legs have gone numb and my back hurts", "emergency"),
         ("my legs are weak and it has not gone away, back pain", "emergency"),
         ("fever has gone up and my back hurts", "urgent"),
+        # a resolved other symptom does not reach back past "but" to hide this one
+        ("my legs are numb but my back is better", "emergency"),
+        ("cant pee but the pain has settled", "emergency"),
         ("numb bum after a bike ride and my lower back is agony", "emergency"),
         # lay and non-native words
         ("my bum cheeks feel like theyre asleep and my back is wrecked", "emergency"),
