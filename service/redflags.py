@@ -436,7 +436,7 @@ _INFO_CUE: Final = re.compile(
     r"|list of|examples? of"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
     r"|how (?:to|do i|can i|would i|will i|should i|do you|can you) (?:tell|know|check)"
-    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*|suppos(?:e|ing)|imagine)\b"
+    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*)\b"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
 _SENTENCE: Final = re.compile(r"[^.!?;]+")
@@ -455,7 +455,7 @@ _PAST_CUE: Final = re.compile(
     r"|when i was (?:a kid|younger|little|small|a child|a teen\w*|pregnant|\d+)"
     r"|back in (?:19|20)\d\d|in (?:19|20)\d\d|long time ago|ages ago|once before|had (?:it|that|this) before"
     r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth)"
-    r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?! today| this)"
+    r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?= *(?:$|[,.;!?]|now\b|but\b))"
     r"|in my (?:teens|twenties|thirties|20s|30s|youth|younger days)|as a (?:student|teenager|schoolboy|schoolgirl)"
     r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago|a (?:while|long while|good while) (?:back|ago)"
     r"|some time ago|(?:history|hx) of|once had|had (?:one|it|that|a \w+) once)\b"

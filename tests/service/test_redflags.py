@@ -423,6 +423,9 @@ def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_n
         # a resolved other symptom does not reach back past "but" to hide this one
         ("my legs are numb but my back is better", "emergency"),
         ("cant pee but the pain has settled", "emergency"),
+        # "i suppose" is a hedge, not a hypothetical; "at school" is past only where it ends the clause
+        ("i suppose its numb around my bum and back hurts", "emergency"),
+        ("he fell at school, his arm is bent the wrong way", "emergency"),
         ("numb bum after a bike ride and my lower back is agony", "emergency"),
         # lay and non-native words
         ("my bum cheeks feel like theyre asleep and my back is wrecked", "emergency"),
