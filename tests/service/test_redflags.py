@@ -407,6 +407,10 @@ def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
         "my mum is on chemo and im worried about her, what can i do to help her back pain",
         "is meningitis contagious",
         "out of breath after sprints and my calves ache",
+        # slang and everyday words next to the widened ones
+        "my bum is dead sore after squats",
+        "i have a limp and a rash on my leg",
+        "stiff neck and spots on my back",
     ],
 )
 def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_nothing(question: str) -> None:
