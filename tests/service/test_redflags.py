@@ -411,6 +411,7 @@ def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
         "my bum is dead sore after squats",
         "i have a limp and a rash on my leg",
         "stiff neck and spots on my back",
+        "back pain since secondary school, any exercises",
     ],
 )
 def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_nothing(question: str) -> None:
@@ -446,6 +447,14 @@ def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_n
         ("i feel like taking all my tablets tonight", "emergency"),
         ("weight has dropped off me and my back aches", "urgent"),
         ("calf feels hot and throbs after my flight", "urgent"),
+        ("my flatmate took a bunch of codeine with vodka and im struggling to wake him", "emergency"),
+        ("after 300 burpees my arms are swollen and my urine looks like coffee", "emergency"),
+        (
+            "pain in the front of my shin keeps getting worse after a tackle, skin tight and shiny, foot tingles",
+            "emergency",
+        ),
+        ("secondary cancer in my bones, now numbness round my waist like a band and back pain", "emergency"),
+        ("heroin user with new bad back pain", "urgent"),
         ("had a spinal injection last week and back is worse", "urgent"),
     ],
 )
