@@ -412,6 +412,9 @@ def test_joint_and_limb_look_alikes_raise_nothing(question: str) -> None:
         "i have a limp and a rash on my leg",
         "stiff neck and spots on my back",
         "back pain since secondary school, any exercises",
+        "legs wobbly after a long run, back a bit stiff",
+        "my back pain spreads to the other side sometimes",
+        "weight dropping off me since i started running, back feels better",
     ],
 )
 def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_nothing(question: str) -> None:
