@@ -66,7 +66,11 @@ class RedFlag:
 
 @dataclass(frozen=True)
 class RedFlagRule:
-    """A validated catalogue rule. ``patterns``: the rule fires if every regex of any one pattern is affirmed."""
+    """A validated catalogue rule. ``patterns``: the rule fires if every regex of any one pattern is affirmed.
+
+    ``unless``: regexes for an ordinary explanation the user gives ("from hunching over my laptop"); when one is
+    affirmed in the question, the rule does not fire. Only same-day (urgent) rules and cycling numbness use it.
+    """
 
     id: str
     level: Level
@@ -77,6 +81,7 @@ class RedFlagRule:
     others: bool = False
     test_phrases: tuple[str, ...] = ()
     negative_phrases: tuple[str, ...] = ()
+    unless: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class RedFlagCatalogue:
 # ---------------------------------------------------------------------------------------------- loading
 
 _RULE_REQUIRED: Final = ("id", "level", "message", "source", "patterns", "test_phrases")
-_RULE_OPTIONAL: Final = ("negative_phrases", "history", "others")
+_RULE_OPTIONAL: Final = ("negative_phrases", "history", "others", "unless")
 _RULE_ID: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TERM_NAME: Final = re.compile(r"[a-z_]+")
 _TERM_REF: Final = re.compile(r"\{([a-z_]+)\}")
@@ -161,6 +166,15 @@ def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str
         others=others is True,
         test_phrases=_phrases(data["test_phrases"], f"{label}: test_phrases", minimum=MIN_TEST_PHRASES),
         negative_phrases=_phrases(data.get("negative_phrases", []), f"{label}: negative_phrases", minimum=0),
+        unless=_unless(data.get("unless", []), terms, f"{label}: unless"),
+    )
+
+
+def _unless(raw: object, terms: Mapping[str, str], label: str) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(raw, list):
+        raise RedFlagCatalogueError(f"{label}: must be a list of regexes, got {raw!r}")
+    return tuple(
+        _compile(_text(part, f"{label}[{index}]"), terms, f"{label}[{index}]") for index, part in enumerate(raw)
     )
 
 
@@ -264,6 +278,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\b(does|did|is|are|was|were|have|has|had|could|would|should) not\b", r"\1nt"),
         (r"\bwill not\b", "wont"),
         (r"\bi am\b", "im"),
+        (r"\b(?:no|not) can\b", "cant"),  # "i no can feel my legs"
         (r"\bu\b", "you"),
         (r"\bur\b", "your"),
         (r"\bppl\b", "people"),
@@ -271,6 +286,15 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\b(?:leggs|lgs|lges)\b", "legs"),
         (r"\b(?:bak|bck|bakc)\b", "back"),
         (r"\b(?:killin|kiling)\b", "killing"),
+        (r"\b(?:swolen|swolled|swolln|swollon|sollen|swollen+)\b", "swollen"),
+        (r"\b(?:painfull+|painfu|painfl)\b", "painful"),
+        (r"\b(?:realy|rly|relly|reeally|reallly+)\b", "really"),
+        (r"\b(?:temprature|tempreture|temperture|temperatur|tempature|tempurature)\b", "temperature"),
+        (r"\b(?:nummb|numbb|nunb)\b", "numb"),
+        (r"\b(?:breathe?less|breathles+|brethless)\b", "breathless"),
+        (r"\b(?:stomache|stomch|stomac)\b", "stomach"),
+        (r"\b(?:nausious|nauseus|nautious|nauseaus)\b", "nauseous"),
+        (r"\b(?:shoulda|shoudler|sholder|shouldr)\b", "shoulder"),
         (r"\s+", " "),
     )
 )
@@ -332,7 +356,8 @@ _MAX_BACKWARD_WORDS: Final = 6
 
 _NEGATION_CUE: Final = re.compile(
     r"\b(?:no|not|without|never|nor|neither|none|deny|denies|denied|havent|hasnt|hadnt|didnt|isnt|arent|wasnt"
-    r"|werent|doesnt|dont (?:have|get|think|notice|see|feel) any|dont (?:have|get|think)|free (?:of|from)"
+    r"|werent|doesnt|dont (?:have|get|think|notice|see|feel) any|dont (?:have|get|think|feel|seem|look|notice)|free (?:of|from)"
+    r"|zero|nil|negative for|not any|lack of"
     r"|ruled out|rule out|absence of|nothing (?:like|wrong with))\b"
 )
 # Negation words that do not negate a symptom ("no longer", "not sure", "never felt anything like this").
@@ -353,6 +378,20 @@ _BACKWARD_NEGATION_CUE: Final = re.compile(
     r"|(?:was|were|been|got|is|are) (?:\w+ )?ruled out|(?:came back|were|was) (?:clear|normal|negative)"
     r"|(?<=\w )free(?! of| from))\b"
 )
+_RESOLVED_CUE: Final = re.compile(
+    r"\b(?:(?:its|it has|it is|that has|thats|which has|they have|theyve|has|have|is|are|both) (?:all |now |since )?"
+    r"(?:gone|passed|cleared|settled|resolved|stopped|over|better)(?: away| off)?"
+    r"|(?:went|gone|passed|wore) (?:away|off)|cleared up|(?:all )?gone now|back to normal)\b"
+    # Only where the clause ends there: "my legs have gone numb" is a symptom, "its gone now" is not.
+    r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
+)
+_RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
+# Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
+# better" resolves the back alone.
+_CONTRAST: Final = frozenset({"but", "though", "although", "yet"})
+_POINTING_BACK: Final = frozenset({"it", "its", "that", "thats", "which", "they", "theyve", "both", "this"})
+_MAX_RESOLVED_WORDS: Final = 10
+_NOT_BEFORE: Final = re.compile(r"\b(?:not|never|no|\w+nt)\s+(?:\w+\s+)?$")
 _OTHER_PERSON_CUE: Final = re.compile(
     r"\b(?:(?:my|our|his|her|a|the|their) )?(?:friends?|mates?|mum|mom|mother|mam|mummy|dad|daddy|father|wife"
     r"|husband|hubby|partner|boyfriend|girlfriend|bf|gf|son|daughter|kids?|child|children|baby|toddler|brother"
@@ -363,17 +402,28 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
 )
 # "me and my partner", "my wife and i": the user is part of the subject.
-_WITH_ME: Final = re.compile(r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b")
+_WITH_ME: Final = re.compile(
+    r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b"
+    r"|\b(?:as|when i was|since i was|back when i was) (?:a |an )?(?:child|kid|baby|toddler|teen\w*|little one)\b"
+)
 # Signs that the other person is with the user now, so their symptoms count ("should we lift him", "his neck").
 _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
     r"|wake|leave|let) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
     r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
     r"|(?:hes|shes) (?:been|got|not|now|so|really)"
-    r"|(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    # "his wrist", but not "help her back pain": there the user asks how to care for someone, not what is wrong now.
+    r"|(?<!help )(?<!helping )(?<!ease )(?<!relieve )(?<!for )(?<!about )(?<!treat )(?<!massage )(?<!massaging )"
+    r"(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
-    r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112))\b"
+    r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
+    r"|(?:has |just )?(?:collapsed|fainted)(?! (?:at|in|on|last|yesterday|a|two|three|years))|unconscious|not breathing"
+    r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
+    r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
+    r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
+    r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
+    r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
 _INFO_CUE: Final = re.compile(
     r"\b(?:what (?:is|are|does|do|causes|counts as|happens|would|should (?:you|someone|people|a person))|whats"
@@ -383,14 +433,18 @@ _INFO_CUE: Final = re.compile(
     r"|exam|study\w*|writing) (?:about|on|for|regarding|re)|(?:read|heard|saw|seen|told) (?:that|somewhere)"
     r"|signs? (?:of|for)|symptoms? (?:of|for)|warning signs|red flags?|tell me about|explain|define|definition of"
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
-    r"|list of|examples? of)\b"
+    r"|list of|examples? of"
+    r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
+    r"|how (?:to|do i|can i|would i|will i|should i|do you|can you) (?:tell|know|check)"
+    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*)\b"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
 _SENTENCE: Final = re.compile(r"[^.!?;]+")
 _GENERIC_OPENER: Final = re.compile(r"\s*(?:is|are|does|do|can|could|would|will|what|whats|how|when|which)\b")
 _ABOUT_MEANING: Final = re.compile(
     r"\b(?:signs?|symptoms?|mean|means|meaning|causes?|caused|red flags?|warning|linked|related|associated|common"
-    r"|affects?|spreads?|possible|normal for|happens?)\b"
+    r"|affects?|spreads?|possible|normal for|happens?|contagious|catching|infectious|serious|dangerous|curable"
+    r"|treatable|hereditary|genetic|preventable|fatal|deadly|treated|diagnosed|feels? like|looks? like|mistaken for)\b"
 )
 _SELF: Final = re.compile(r"\b(?:i|im|ive|id|me|my|myself|mine|we|us|our)\b")
 _PAST_CUE: Final = re.compile(
@@ -400,7 +454,11 @@ _PAST_CUE: Final = re.compile(
     r"|as a (?:kid|child|teen\w*|baby|youngster)"
     r"|when i was (?:a kid|younger|little|small|a child|a teen\w*|pregnant|\d+)"
     r"|back in (?:19|20)\d\d|in (?:19|20)\d\d|long time ago|ages ago|once before|had (?:it|that|this) before"
-    r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth))\b"
+    r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth)"
+    r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?= *(?:$|[,.;!?]|now\b|but\b))"
+    r"|in my (?:teens|twenties|thirties|20s|30s|youth|younger days)|as a (?:student|teenager|schoolboy|schoolgirl)"
+    r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago|a (?:while|long while|good while) (?:back|ago)"
+    r"|some time ago|(?:history|hx) of|once had|had (?:one|it|that|a \w+) once)\b"
 )
 # "started 2 months ago" is how long a current symptom has lasted, not a past event.
 _PAST_PSEUDO: Final = re.compile(
@@ -472,6 +530,11 @@ def _find_scopes(text: str) -> _Scopes:
             if not any(lo < cue.end() and cue.start() < hi for lo, hi in with_me)
         ]
     backward = [(_walk_backward(tokens, cue.start()), cue.start()) for cue in _BACKWARD_NEGATION_CUE.finditer(text)]
+    backward += [
+        (_walk_back_resolved(tokens, cue.start(), cue.group()), cue.start())
+        for cue in _RESOLVED_CUE.finditer(text)
+        if not _NOT_BEFORE.search(text, 0, cue.start())  # "it hasnt gone away" is not resolved
+    ]
     not_past = [m.span() for m in _PAST_PSEUDO.finditer(text)]
     past = [
         _clause(tokens, cue.start(), cue.end())
@@ -521,6 +584,24 @@ def _walk_backward(tokens: _Tokens, position: int) -> int:
     return start
 
 
+def _walk_back_resolved(tokens: _Tokens, position: int, cue: str) -> int:
+    """Where a symptom that "has gone" starts: back to a clause break, "and" or "now", and past "but" only when
+    the cue points back with "it" or the like."""
+    first = bisect_left(tokens.starts, position)
+    pointing = cue.split(" ", 1)[0] in _POINTING_BACK or tokens.word(first - 1) in _POINTING_BACK
+    start = position
+    for words, index in enumerate(range(first - 1, -1, -1)):
+        word = tokens.words[index]
+        if word in _CONTRAST:
+            if not pointing:
+                break
+            pointing = False  # across one contrast at most
+        elif word in _RESOLVED_STOPS or word == "," or words >= _MAX_RESOLVED_WORDS:
+            break
+        start = tokens.starts[index]
+    return start
+
+
 def _clause(tokens: _Tokens, start: int, end: int) -> tuple[int, int]:
     """Return the clause around ``start:end``, bounded by breaks, commas and words such as "now" or "since"."""
     first = bisect_left(tokens.starts, start)
@@ -559,6 +640,7 @@ def detect_red_flags(question: str, catalogue: RedFlagCatalogue) -> list[RedFlag
         RedFlag(level=rule.level, rule=rule.id, message=rule.message, source=rule.source)
         for rule in catalogue.rules
         if any(all(_affirmed(regex, text, scopes, rule) for regex in pattern) for pattern in rule.patterns)
+        and not any(_affirmed(regex, text, scopes, rule) for regex in rule.unless)
     ]
     flags.sort(key=lambda flag: LEVELS.index(flag.level))  # stable, so catalogue order holds within a level
     return flags
