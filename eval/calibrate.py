@@ -96,7 +96,9 @@ class Calibration:
 
     def table(self) -> list[str]:
         """The tables the choice was made from, as printed by ``healthqa calibrate``."""
-        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)      ROC AUC  Youden J  answered  declined"]
+        lines = [
+            f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)      ROC AUC  Youden J  answered  declined"
+        ]
         for row in self.feature_sets:
             mark = "*" if row.features == self.model.features else " "
             lines.append(
