@@ -377,7 +377,7 @@ def calibrate_command(
     out.print("\n".join(result.table()), highlight=False)
     out.print(
         f"\nCalibrated on {result.questions} tuning questions (index {search_index.version}; "
-        "requests declined as instructions left out):\n"
+        "requests declined by rule (instructions, medicine doses) left out):\n"
         f"  confidence = sigmoid({chosen.bias:+.3f} {terms})\n"
         f"  abstain_threshold = {chosen.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
         f"  ROC AUC in-scope vs out-of-scope = {result.auc:.3f}\n"

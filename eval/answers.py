@@ -137,7 +137,7 @@ def evaluate_answers(
     for q in questions:
         answer = answer_question(q.question, index, settings=settings, catalogue=catalogue)
         levels = {f.level for f in answer.red_flags}
-        if answer.abstain_reason != "instructions":
+        if answer.abstain_reason not in ("instructions", "dose"):  # declined by rule, not by confidence
             confidences.append((q.in_scope, answer.confidence))
         if q.in_scope:
             count("answered_in_scope", not answer.abstained)

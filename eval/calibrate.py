@@ -1,12 +1,13 @@
 """Calibrate abstention on the tuning questions (never the held-out ones).
 
-The service abstains when its confidence, a logistic model over similarities the answer pipeline
+The service abstains when its confidence, a logistic model over features the answer pipeline
 computes anyway (``service/abstention.py``: the best passage's and the best sentence's cosine
-similarity to the question, and whether the best sentence lies in the best-ranked article), is below
-a threshold. In-scope questions (answerable, red-flag, benign) should clear it; out-of-scope ones
-should not. Requests the service declines as instructions ("ignore your rules ...") are left out: a
-different rule declines them before any similarity is computed (``eval/answers.py`` leaves them out of
-its confidence figures for the same reason).
+similarity to the question, whether the best sentence lies in the best-ranked article, and whether the
+question raises a red flag), is below a threshold. In-scope questions (answerable, red-flag, benign)
+should clear it; out-of-scope ones should not. Requests the service declines by rule before any
+similarity is computed are left out: instructions ("ignore your rules ...") and requests for a
+medicine's dose ("how many mg ..."; the product gives no doses). ``eval/answers.py`` leaves them out of
+its confidence figures for the same reason.
 
 Steps, all deterministic:
 1. Each candidate feature set is scored out of fold: a logistic regression (standardised features) is
@@ -37,7 +38,8 @@ from sklearn.preprocessing import StandardScaler
 from eval.questions import LabelledQuestion, load_questions
 from index import SearchIndex
 from service.abstention import AbstentionModel
-from service.qa import QASettings, coverage_features, is_instruction
+from service.qa import QASettings, coverage_features, is_dose_request, is_instruction
+from service.redflags import RedFlagCatalogue, load_catalogue
 
 # The feature sets compared, smallest first (a tie goes to the smaller one).
 FEATURE_SETS: tuple[tuple[str, ...], ...] = (
@@ -45,7 +47,10 @@ FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     ("sentence",),
     ("passage", "sentence"),
     ("passage", "agree"),
+    ("passage", "red_flag"),
     ("passage", "sentence", "agree"),
+    ("passage", "sentence", "red_flag"),
+    ("passage", "sentence", "agree", "red_flag"),
 )
 CV_FOLDS = 5
 CV_REPEATS = 10
@@ -91,11 +96,13 @@ class Calibration:
 
     def table(self) -> list[str]:
         """The tables the choice was made from, as printed by ``healthqa calibrate``."""
-        lines = [f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)  ROC AUC  Youden J  answered  declined"]
+        lines = [
+            f"feature set (out of fold, {CV_REPEATS} x {CV_FOLDS}-fold)      ROC AUC  Youden J  answered  declined"
+        ]
         for row in self.feature_sets:
             mark = "*" if row.features == self.model.features else " "
             lines.append(
-                f"{mark} {' + '.join(row.features):<32} {row.cv_auc:8.3f} {row.cv_youden_j:9.3f} "
+                f"{mark} {' + '.join(row.features):<38} {row.cv_auc:8.3f} {row.cv_youden_j:9.3f} "
                 f"{row.cv_answered_in_scope:9.3f} {row.cv_declined_out_of_scope:9.3f}"
             )
         lines += [
@@ -112,23 +119,30 @@ class Calibration:
 
 
 def scored_questions(questions: list[LabelledQuestion]) -> list[LabelledQuestion]:
-    """The questions abstention is calibrated and judged on: all but those declined as instructions."""
-    return [q for q in questions if not is_instruction(q.question)]
+    """The questions abstention is calibrated and judged on: all but those a rule declines first."""
+    return [q for q in questions if not is_instruction(q.question) and not is_dose_request(q.question)]
 
 
 def feature_matrix(
-    questions: list[LabelledQuestion], index: SearchIndex, settings: QASettings, features: tuple[str, ...]
+    questions: list[LabelledQuestion],
+    index: SearchIndex,
+    settings: QASettings,
+    features: tuple[str, ...],
+    catalogue: RedFlagCatalogue,
 ) -> np.ndarray:
     """(len(questions), len(features)) float64: each question's abstention features."""
-    rows = [coverage_features(q.question, index, settings=settings) for q in questions]
+    rows = [coverage_features(q.question, index, settings=settings, catalogue=catalogue) for q in questions]
     return np.array([[row[name] for name in features] for row in rows], dtype=np.float64)
 
 
-def calibrate(index: SearchIndex, settings: QASettings) -> Calibration:
-    """Choose the abstention model and its threshold from the tuning split alone."""
+def calibrate(index: SearchIndex, settings: QASettings, catalogue: RedFlagCatalogue | None = None) -> Calibration:
+    """Choose the abstention model and its threshold from the tuning split alone.
+
+    ``catalogue`` is the red-flag catalogue the service runs with (default: the shipped one).
+    """
     questions = scored_questions(load_questions(split="tune"))
     every = tuple(dict.fromkeys(name for subset in FEATURE_SETS for name in subset))
-    matrix = feature_matrix(questions, index, settings, every)
+    matrix = feature_matrix(questions, index, settings, every, catalogue or load_catalogue())
     labels = np.array([q.in_scope for q in questions])
     scores = [
         _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels) for subset in FEATURE_SETS

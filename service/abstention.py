@@ -1,10 +1,16 @@
 """When to abstain: a small logistic model over how well the retrieved text matches the question.
 
-The features are similarities the answer pipeline computes anyway (no extra model call):
+The features are what the answer pipeline computes anyway (no extra model call):
 
 - ``passage``: cosine similarity of the best retrieved passage (chunk) to the question;
 - ``sentence``: cosine similarity of the best sentence of the retrieved passages;
-- ``agree``: 1 when the best sentence lies in the best-ranked article, else 0.
+- ``agree``: 1 when the best sentence lies in the best-ranked article, else 0;
+- ``red_flag``: 1 when the question raises a warning sign of the red-flag catalogue, else 0. The
+  catalogue's signs are the articles' own topic (each rule cites the article that covers it), so a
+  question that raises one is in scope even when told as a long story that matches no passage well.
+
+``passage`` and ``red_flag`` do not depend on how sentence vectors are made (standalone or pooled from
+the chunk's pass); ``sentence`` and ``agree`` do.
 
 ``confidence = sigmoid(bias + sum(weight * feature))``, in [0, 1]; the service abstains below
 ``threshold``. Which features, their weights, the bias and the threshold are chosen on the tuning
@@ -21,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ABSTENTION_FILE = Path(__file__).resolve().parent / "abstention.json"
-FEATURES = ("passage", "sentence", "agree")
+FEATURES = ("passage", "sentence", "agree", "red_flag")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,11 @@ NOT_COVERED = (
     "The articles here don't cover this question, so there is no answer to give from them. "
     "Please ask a doctor, pharmacist or nurse, or look at a trusted public source such as "
     "MedlinePlus (medlineplus.gov) or the NHS website (nhs.uk)."
+)
+NO_DOSES = (
+    "This service does not give medicine doses or say how much of a medicine to take. "
+    "Follow the leaflet that came with the medicine, or ask a pharmacist, doctor or nurse: they can "
+    "check the dose against your age, weight, other medicines and health conditions."
 )
 NOT_A_QUESTION = (
     "This service only answers health questions from its articles and does not follow other instructions. "
@@ -57,6 +63,21 @@ _INSTRUCTIONS = re.compile(
     r"|\b(?:system|hidden|initial)\s+prompt\b"
     r"|\byou\s+are\s+now\b|\bact\s+as\b|\bpretend\s+(?:to\s+be|you)\b|\bjailbreak\b|\bdeveloper\s+mode\b",
     re.IGNORECASE | re.DOTALL,
+)
+# Requests for a medicine's dose: the product gives no drug doses (team brief), so these are declined
+# by policy, whatever the articles hold. General forms only: "how many mg / tablets", "how much X can I
+# take", "maximum / safe / daily dose", "dosage", "how often can I take", an amount in mg or mcg.
+_DOSE_REQUESTS = re.compile(
+    r"\bhow\s+(?:many|much)\s+(?:mg|mgs|milligrams?|mcg|micrograms?|ml|millilit(?:re|er)s?|tablets?|pills?"
+    r"|capsules?|doses?|puffs?|drops?)\b"
+    # "how much ibuprofen can i take", not "how much time / rest / weight should i take".
+    r"|\bhow\s+much\s+(?!(?:time|rest|weight|water|sleep|exercise|off)\b)\w+(?:\s+\w+)?\s+"
+    r"(?:can|should|could|may|must|do)\s+(?:i|you|we|he|she|they|my\s+\w+)\s+(?:take|have|give|use)\b"
+    r"|\b(?:max(?:imum)?|safe|daily|right|correct|recommended|usual|normal|starting|highest)\s+(?:dose|dosage)s?\b"
+    r"|\b(?:what|which)\s+(?:dose|dosage|strength)\b|\bdosages?\b"
+    r"|\bhow\s+often\s+(?:can|should|do)\s+(?:i|you|we|he|she|they)\s+(?:take|give)\b"
+    r"|\b\d+(?:\.\d+)?\s*(?:mg|mcg|milligrams?|micrograms?)\b",
+    re.IGNORECASE,
 )
 
 
@@ -269,12 +290,24 @@ def answer_question(
             timings=timings,
             started=started,
         )
+    if is_dose_request(question):
+        return _abstain(
+            question,
+            index,
+            red_flags,
+            reason="dose",
+            message=NO_DOSES,
+            confidence=0.0,
+            timings=timings,
+            started=started,
+        )
     query_vector = index.embed_query(question)
     lap("embed")
     hits = index.search(question, k=k or settings.k, mode="hybrid", query_vector=query_vector)
     lap("search")
     candidates = _candidates(hits, index, query_vector, settings)
-    confidence = settings.abstention.confidence(abstention_features(candidates, hits)) if candidates else 0.0
+    features = abstention_features(candidates, hits, red_flags)
+    confidence = settings.abstention.confidence(features) if candidates else 0.0
     if confidence < settings.abstain_threshold:
         lap("compose")
         return _abstain(
@@ -300,21 +333,32 @@ def is_instruction(question: str) -> bool:
     return _INSTRUCTIONS.search(question) is not None
 
 
-def coverage_features(question: str, index: SearchIndex, *, settings: QASettings) -> dict[str, float]:
+def is_dose_request(question: str) -> bool:
+    """A request for a medicine's dose: declined by policy (no drug doses), never scored."""
+    return _DOSE_REQUESTS.search(question) is not None
+
+
+def coverage_features(
+    question: str, index: SearchIndex, *, settings: QASettings, catalogue: RedFlagCatalogue
+) -> dict[str, float]:
     """The abstention model's features for a question, as ``answer_question`` computes them (for calibration)."""
+    red_flags = detect_red_flags(question, catalogue)
     query_vector = index.embed_query(question)
     hits = index.search(question, k=settings.k, mode="hybrid", query_vector=query_vector)
-    return abstention_features(_candidates(hits, index, query_vector, settings), hits)
+    return abstention_features(_candidates(hits, index, query_vector, settings), hits, red_flags)
 
 
-def abstention_features(candidates: list[_Candidate], hits: list[Hit]) -> dict[str, float]:
-    """``passage``, ``sentence`` and ``agree`` (see ``service.abstention``) from one retrieval."""
+def abstention_features(
+    candidates: list[_Candidate], hits: list[Hit], red_flags: Sequence[RedFlag]
+) -> dict[str, float]:
+    """``passage``, ``sentence``, ``agree`` and ``red_flag`` (see ``service.abstention``) from one retrieval."""
     best = max(candidates, key=lambda c: c.similarity, default=None)
     passage = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
     return {
         "passage": float(passage),
         "sentence": best.similarity if best else 0.0,
         "agree": float(best is not None and best.sentence.doc_id == hits[0].doc_id),
+        "red_flag": float(bool(red_flags)),
     }
 
 

@@ -177,7 +177,9 @@ class AskResponse(BaseModel):
     sentences: list[SentencePublic]
     citations: list[CitationPublic]
     abstained: bool = Field(description="True when the articles don't cover the question.")
-    abstain_reason: str | None = Field(None, description="not_covered or instructions, when abstained.")
+    abstain_reason: str | None = Field(
+        None, description="not_covered, instructions or dose (a request for a medicine's dose), when abstained."
+    )
     red_flags: list[RedFlagPublic] = Field(description="Warning signs found in the question, emergency first.")
     disclaimer: str = Field(
         description="The cited articles' own disclaimers and a general one, as one text (kept for compatibility; "

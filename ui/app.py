@@ -281,11 +281,10 @@ def show_answer(
                 render.md_escape(flag.message) + based_on, icon=":material/warning:", title="Get medical advice today"
             )
     if answer.abstained:
-        heading = (
-            "This service only answers health questions."
-            if answer.abstain_reason == "instructions"
-            else "No answer from these articles"
-        )
+        heading = {
+            "instructions": "This service only answers health questions.",
+            "dose": "This service gives no medicine doses",
+        }.get(answer.abstain_reason or "", "No answer from these articles")
         st.info(render.md_escape(answer.answer), icon=":material/search_off:", title=heading)
     else:
         st.subheader("Answer")

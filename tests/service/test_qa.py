@@ -13,7 +13,7 @@ import pytest
 from index import SearchIndex
 from ingest import ChunkerSettings, ingest
 from service.abstention import AbstentionModel, load_abstention_model
-from service.qa import NOT_A_QUESTION, QASettings, answer_question
+from service.qa import NO_DOSES, NOT_A_QUESTION, QASettings, answer_question, is_dose_request
 from service.redflags import load_catalogue
 
 CORRECTED = "Daily kettlebell swings always make your wrists stronger."
@@ -143,6 +143,58 @@ def test_timings_are_set_on_a_new_answer_not_by_mutation(index: SearchIndex) -> 
     assert 0.0 < answer.confidence <= 1.0
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many mg of paracetamol is ok for a 10 year old",
+        "How many tablets of co-codamol can I have in 24 hours?",
+        "how much aspirin can i take for a sore wrist",
+        "how much codeine should my mum take",
+        "what's the maximum dose of diclofenac gel",
+        "is 800mg of ibuprofen too much at once",
+        "what dosage of vitamin d for bone health",
+        "how often can i take naproxen",
+        "safe daily dose of glucosamine for knees?",
+    ],
+)
+def test_requests_for_a_medicine_dose_are_recognised(question: str) -> None:
+    assert is_dose_request(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can i take ibuprofen if i have asthma",
+        "how much time should i take off work with a bad back",
+        "how much weight can i lift after a hernia repair",
+        "how much rest should i take between sets",
+        "is it ok to take paracetamol and ibuprofen together",
+        "how many sets and reps for knee strengthening",
+        "does a high dose of vitamin d help back pain",
+    ],
+)
+def test_questions_about_medicines_that_ask_no_dose_are_not_dose_requests(question: str) -> None:
+    assert not is_dose_request(question)
+
+
+@pytest.mark.slow
+def test_a_dose_request_is_declined_by_rule_before_retrieval(index: SearchIndex) -> None:
+    """Even with a model that would answer anything, a dose request gets the no-doses message, not a quote."""
+    answer = answer_question(
+        "how many mg of ibuprofen can i take before kettlebell training",
+        index,
+        settings=ALWAYS_ANSWER,
+        catalogue=load_catalogue(),
+    )
+    assert answer.abstained and answer.abstain_reason == "dose" and answer.answer == NO_DOSES
+    assert answer.citations == () and "embed" not in answer.timings_ms
+
+
+def test_the_no_doses_message_names_no_dose_and_no_topic() -> None:
+    assert not any(ch.isdigit() for ch in NO_DOSES) and "back pain" not in NO_DOSES
+    assert "pharmacist" in NO_DOSES
+
+
 def test_declined_instructions_message_names_no_topic() -> None:
     """The product answers from whatever corpus is ingested, so the decline must not name one."""
     assert "back pain" not in NOT_A_QUESTION and "joint" not in NOT_A_QUESTION
@@ -161,6 +213,13 @@ def test_abstention_model_confidence_is_the_logistic_of_its_weighted_features() 
     model = AbstentionModel(features=("passage", "agree"), weights=(10.0, 1.0), bias=-5.0, threshold=0.5)
     assert model.confidence({"passage": 0.5, "agree": 0.0, "sentence": 0.9}) == pytest.approx(0.5)
     assert model.confidence({"passage": 0.6, "agree": 1.0}) == pytest.approx(1 / (1 + pow(2.718281828459045, -2.0)))
+
+
+def test_abstention_model_weighs_the_red_flag_feature() -> None:
+    model = AbstentionModel(features=("passage", "red_flag"), weights=(10.0, 2.0), bias=-5.0, threshold=0.5)
+    without = model.confidence({"passage": 0.4, "red_flag": 0.0})
+    with_flag = model.confidence({"passage": 0.4, "red_flag": 1.0})
+    assert without < 0.5 < with_flag and with_flag == pytest.approx(1 / (1 + pow(2.718281828459045, -1.0)))
 
 
 def test_abstention_model_rejects_unknown_features_and_bad_files(tmp_path: Path) -> None:

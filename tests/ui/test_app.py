@@ -197,6 +197,16 @@ def test_instruction_requests_are_declined_with_disclaimer(monkeypatch, api_url:
 
 
 @slow
+def test_dose_requests_are_declined_with_their_own_heading(monkeypatch, api_url: str) -> None:
+    app = ask(open_app(monkeypatch, api_url), "how many tablets of paracetamol can i take for back pain")
+    assert_no_traceback(app)
+    assert order_of(app) == ["info"], "no answer and no sources for a dose request"
+    notice = app.info[0]
+    assert notice.proto.title == "This service gives no medicine doses"
+    assert "ask a pharmacist" in plain(notice.value)
+
+
+@slow
 def test_over_long_question_shows_the_api_message(monkeypatch, api_url: str) -> None:
     app = ask(open_app(monkeypatch, api_url), "x" * 1200)
     assert_no_traceback(app)
