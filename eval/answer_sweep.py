@@ -40,6 +40,7 @@ from service.redflags import RedFlagCatalogue, load_catalogue
 ANSWER_GRID: dict[str, tuple[float, ...]] = {
     "lead_margin": (0.0, 0.02, 0.05, 0.1, 0.2, 1.0),
     "rank_prior": (0.0, 0.02, 0.04, 0.08, 0.12),
+    "term_weight": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
     "dangling_penalty": (0.0, 0.03, 0.06, 0.1),
     "support_margin": (0.1, 0.15, 0.2, 0.25, 1.0),
     "relevance_margin": (0.06, 0.09, 0.12, 0.15, 0.2),
@@ -105,7 +106,8 @@ def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
     embedder = settings.embedder()
     index_dir = work_dir / "index-corpus"
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+    build = settings.build_settings()  # the sentence vectors the product is configured with
+    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     # The sweep asks each question many times: embed each once.
     index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
