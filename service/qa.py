@@ -140,7 +140,7 @@ class QASettings:
     abstention: AbstentionModel = DEFAULT_ABSTENTION
     abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
     mmr_lambda: float = 0.75
-    relevance_margin: float = 0.15
+    relevance_margin: float = 0.12
     support_margin: float = 0.15
     duplicate_similarity: float = 0.85
     rank_prior: float = 0.08
