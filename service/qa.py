@@ -50,14 +50,15 @@ DEFAULT_ABSTAIN_THRESHOLD = DEFAULT_ABSTENTION.threshold
 _TERMINAL = (".", "!", "?", '"', "”", ")")
 # Sentences that lean on the one before them read badly on their own.
 _DANGLING_START = re.compile(r"^(?:this|that|these|those|it|they|such|also|however|but|and|so|then)\b", re.IGNORECASE)
-# "What / which / how" questions want the content itself: when the lead introduces a list, its items.
+# "What / which / how" questions want the content itself: when the best evidence is a list, its items.
 _LIST_QUESTION = re.compile(r"\b(?:what|which|how|list|ways?|options|types|kinds|examples|tips)\b", re.IGNORECASE)
-# The text between a line's start and a sentence that opens a list item (as ingest/chunking.py reads lists).
-# A question that opens like this wants a yes or no, unless it also asks for content ("can you list ...").
+# A question that opens like this wants a yes or no, unless it also asks for content ("can you list ...");
+# any other ("good stretches for a stiff back?", "heat or ice for my back") wants content too.
 _YES_NO_START = re.compile(
     r"\s*(?:is|are|am|was|were|do|does|did|can|could|should|shall|would|will|has|have|had|may|might|must)\b",
     re.IGNORECASE,
 )
+# The text between a line's start and a sentence that opens a list item (as ingest/chunking.py reads lists).
 _LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _HEADING_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
