@@ -126,7 +126,7 @@ class QASettings:
         lead_margin: The lead sentence comes from the best-ranked article unless a sentence of another
             article scores more than this above that article's best one. The ranking has read whole
             passages; one sentence's score is noisier, so it must be clearly better to lead (chosen on the
-            MEDIQA tuning split, where it moves the first citation most; the corpus tuning split ties).
+            MEDIQA tuning split with pooled sentence vectors; the corpus tuning split ties).
         max_list_items: Most list items quoted when the best evidence is a list.
         term_weight: Added to a sentence's score times the share of the question's terms it contains,
             each term weighted by how rare it is among the retrieved sentences (stemmed, stopwords
@@ -148,7 +148,7 @@ class QASettings:
     duplicate_similarity: float = 0.85
     rank_prior: float = 0.08
     dangling_penalty: float = 0.06
-    lead_margin: float = 0.2
+    lead_margin: float = 0.1
     max_list_items: int = 8
     term_weight: float = 0.1
 
