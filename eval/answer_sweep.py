@@ -15,6 +15,9 @@ The default of each weight is the value on its row marked ``*``: the best on ``f
 corpus figure) nor ``cited relevant`` by more than 0.01 (weights were re-swept until no single change
 improved on that order). ``max_list_items`` is not chosen this way: list answers are required (issue 12); its rows show
 what they cost on these figures.
+With ``--mediqa``, each row also shows ``mediqa first``: on MEDIQA's tuning split (86 real consumer
+questions, ``eval/mediqa.py``), the share whose first citation is a passage graded >= 3. ``lead_margin``
+is chosen on both tuning sets (it ties on the corpus, so the MEDIQA column decides).
 Held-out questions are never read here.
 """
 
@@ -27,6 +30,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from eval import mediqa
 from eval.answers import _quotes_expected
 from eval.questions import LabelledQuestion, load_questions
 from eval.run import CORPUS_DIR
@@ -40,6 +44,7 @@ from service.redflags import RedFlagCatalogue, load_catalogue
 ANSWER_GRID: dict[str, tuple[float, ...]] = {
     "lead_margin": (0.0, 0.02, 0.05, 0.1, 0.2, 1.0),
     "rank_prior": (0.0, 0.02, 0.04, 0.08, 0.12),
+    "term_weight": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
     "dangling_penalty": (0.0, 0.03, 0.06, 0.1),
     "support_margin": (0.1, 0.15, 0.2, 0.25, 1.0),
     "relevance_margin": (0.06, 0.09, 0.12, 0.15, 0.2),
@@ -83,20 +88,32 @@ def answer_figures(
     )
 
 
-def sweep_answers(index: SearchIndex, catalogue: RedFlagCatalogue, base: QASettings) -> list[str]:
+def mediqa_first_correct(index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings) -> float:
+    """On MEDIQA's tuning split: the share of questions whose first citation is a passage graded >= 3."""
+    result = mediqa.evaluate_answers(index, mediqa.load_questions(split="tune"), settings, catalogue)
+    return float(result["rates"]["first_citation_correct_of_answerable"])
+
+
+def sweep_answers(
+    index: SearchIndex, catalogue: RedFlagCatalogue, base: QASettings, *, mediqa_index: SearchIndex | None = None
+) -> list[str]:
     """One table per weight; returns the printed lines."""
     questions = load_questions(split="tune")
     lines = [f"Answer selection, {sum(q.kind == 'answerable' for q in questions)} answerable tuning questions"]
+    extra = "  mediqa first" if mediqa_index is not None else ""
     for name, values in ANSWER_GRID.items():
-        lines += ["", f"{name:<18} first right  any right  expected  cited relevant  sentences"]
+        lines += ["", f"{name:<18} first right  any right  expected  cited relevant  sentences{extra}"]
         for value in values:
             settings = replace(base, **{name: value})  # type: ignore[arg-type]  # each name is a numeric field
             figures = answer_figures(index, catalogue, settings, questions)
             mark = "*" if getattr(base, name) == value else " "
-            lines.append(
+            line = (
                 f"{mark} {value!s:<16} {figures.first_right:11.3f} {figures.any_right:10.3f} {figures.expected:9.3f} "
                 f"{figures.cited_relevant:15.3f} {figures.sentences:10.2f}"
             )
+            if mediqa_index is not None:
+                line += f" {mediqa_first_correct(mediqa_index, catalogue, settings):14.3f}"
+            lines.append(line)
     return lines
 
 
@@ -105,9 +122,22 @@ def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
     embedder = settings.embedder()
     index_dir = work_dir / "index-corpus"
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+    build = settings.build_settings()  # the sentence vectors the product is configured with
+    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     # The sweep asks each question many times: embed each once.
+    index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
+    return index
+
+
+def mediqa_index(settings: Settings, work_dir: Path) -> SearchIndex:
+    """MEDIQA's judged passages indexed with the product's pipeline under ``work_dir`` (as ``healthqa eval``)."""
+    embedder = settings.embedder()
+    index_dir = work_dir / "index-mediqa"
+    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    build = settings.build_settings()
+    ingest([mediqa.corpus_file()], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
+    index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
     return index
 
@@ -116,11 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.answer_sweep", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", choices=["answers"], help="which sweep to run")
     parser.add_argument("--work-dir", type=Path, default=Path("var/eval"), help="where the corpus index is kept")
+    parser.add_argument(
+        "--mediqa", action="store_true", help="add MEDIQA's tuning split (needs ../shared/datasets/mediqa2019-qa)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = Settings()
     index = corpus_index(settings, args.work_dir)
-    lines = sweep_answers(index, load_catalogue(settings.redflag_catalogue), settings.qa_settings())
+    extra = mediqa_index(settings, args.work_dir) if args.mediqa else None
+    lines = sweep_answers(index, load_catalogue(settings.redflag_catalogue), settings.qa_settings(), mediqa_index=extra)
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -12,6 +12,8 @@ Usage example::
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import time
 import unicodedata
@@ -20,6 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from index import Document, Hit, SearchIndex, SentenceRecord
 from service.abstention import DEFAULT_ABSTENTION, AbstentionModel
@@ -52,11 +56,21 @@ DEFAULT_ABSTAIN_THRESHOLD = DEFAULT_ABSTENTION.threshold
 _TERMINAL = (".", "!", "?", '"', "”", ")")
 # Sentences that lean on the one before them read badly on their own.
 _DANGLING_START = re.compile(r"^(?:this|that|these|those|it|they|such|also|however|but|and|so|then)\b", re.IGNORECASE)
-# "What / which / how" questions want the content itself: when the lead introduces a list, its items.
+# "What / which / how" questions want the content itself: when the best evidence is a list, its items.
 _LIST_QUESTION = re.compile(r"\b(?:what|which|how|list|ways?|options|types|kinds|examples|tips)\b", re.IGNORECASE)
+# A question that opens like this wants a yes or no, unless it also asks for content ("can you list ...");
+# any other ("good stretches for a stiff back?", "heat or ice for my back") wants content too.
+_YES_NO_START = re.compile(
+    r"\s*(?:is|are|am|was|were|do|does|did|can|could|should|shall|would|will|has|have|had|may|might|must)\b",
+    re.IGNORECASE,
+)
 # The text between a line's start and a sentence that opens a list item (as ingest/chunking.py reads lists).
 _LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_HEADING_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
+_TERM = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+_STEMMER = Stemmer.Stemmer("english")  # the stemmer BM25 uses (index/sparse.py)
 # Requests to change the service's behaviour rather than questions about health.
 _INSTRUCTIONS = re.compile(
     r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|rules?|prompts?|guidelines?|everything)\b"
@@ -131,8 +145,15 @@ class QASettings:
         dangling_penalty: Subtracted from sentences that lean on the one before ("This ...", "But ..."),
             which read badly on their own.
         lead_margin: The lead sentence comes from the best-ranked article unless a sentence of another
-            article scores more than this above that article's best one.
+            article scores more than this above that article's best one. The ranking has read whole
+            passages; one sentence's score is noisier, so it must be clearly better to lead (chosen on the
+            MEDIQA tuning split with pooled sentence vectors; the corpus tuning split ties).
         max_list_items: Most list items quoted when the best evidence is a list.
+        term_weight: Added to a sentence's score times the share of the question's terms it contains,
+            each term weighted by how rare it is among the retrieved sentences (stemmed, stopwords
+            left out). A sentence vector mostly knows its passage's topic; the words the question
+            asks about ("weeks", "chronic", "cold") tell apart the sentence that answers it from its
+            neighbours.
     """
 
     k: int = 5
@@ -143,13 +164,14 @@ class QASettings:
     abstention: AbstentionModel = DEFAULT_ABSTENTION
     abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
     mmr_lambda: float = 0.75
-    relevance_margin: float = 0.15
+    relevance_margin: float = 0.12
     support_margin: float = 0.15
     duplicate_similarity: float = 0.85
-    rank_prior: float = 0.12
+    rank_prior: float = 0.08
     dangling_penalty: float = 0.06
-    lead_margin: float = 0.0
+    lead_margin: float = 0.1
     max_list_items: int = 8
+    term_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_sentences <= self.max_sentences:
@@ -305,7 +327,7 @@ def answer_question(
     lap("embed")
     hits = index.search(question, k=k or settings.k, mode="hybrid", query_vector=query_vector)
     lap("search")
-    candidates = _candidates(hits, index, query_vector, settings)
+    candidates = _candidates(question, hits, index, query_vector, settings)
     features = abstention_features(candidates, hits, red_flags)
     confidence = settings.abstention.confidence(features) if candidates else 0.0
     if confidence < settings.abstain_threshold:
@@ -345,7 +367,7 @@ def coverage_features(
     red_flags = detect_red_flags(question, catalogue)
     query_vector = index.embed_query(question)
     hits = index.search(question, k=settings.k, mode="hybrid", query_vector=query_vector)
-    return abstention_features(_candidates(hits, index, query_vector, settings), hits, red_flags)
+    return abstention_features(_candidates(question, hits, index, query_vector, settings), hits, red_flags)
 
 
 def abstention_features(
@@ -363,7 +385,7 @@ def abstention_features(
 
 
 def _candidates(
-    hits: list[Hit], index: SearchIndex, query_vector: np.ndarray, settings: QASettings
+    question: str, hits: list[Hit], index: SearchIndex, query_vector: np.ndarray, settings: QASettings
 ) -> list[_Candidate]:
     """Every sentence of the retrieved passages, scored against the question."""
     if not hits:
@@ -378,8 +400,9 @@ def _candidates(
     if not owner:
         return []
     similarity = index.sentence_vectors(list(owner)) @ query_vector[0]
+    coverage = _term_coverage(question, [sentence.text for sentence, _ in owner.values()])
     candidates = []
-    for (sentence, hit), sim in zip(owner.values(), similarity.tolist(), strict=True):
+    for (sentence, hit), sim, covered in zip(owner.values(), similarity.tolist(), coverage, strict=True):
         if _INSTRUCTIONS.search(sentence.text):
             # A sentence addressed to software ("ignore previous instructions ...") is never quoted as an answer,
             # whatever it scores: the rule that declines such questions also keeps such sentences out.
@@ -387,8 +410,33 @@ def _candidates(
         # hit.rank counts from 1: passage r of n lends rank_prior * (n - r) / n, the last one nothing.
         prior = settings.rank_prior * (len(hits) - hit.rank) / len(hits)
         penalty = settings.dangling_penalty if _DANGLING_START.match(sentence.text) else 0.0
-        candidates.append(_Candidate(sentence, hit, float(sim), float(sim) + prior - penalty))
+        score = float(sim) + prior - penalty + settings.term_weight * covered
+        candidates.append(_Candidate(sentence, hit, float(sim), score))
     return candidates
+
+
+@functools.lru_cache(maxsize=65536)
+def _terms(text: str) -> frozenset[str]:
+    """The stemmed content words of a text (cached: the same sentences come back question after question)."""
+    return frozenset(_STEMMER.stemWords([w for w in _TERM.findall(text.lower()) if w not in _STOPWORDS]))
+
+
+def _term_coverage(question: str, texts: list[str]) -> list[float]:
+    """Each text's share of the question's terms, a term weighing log(1 + n / df) over the n texts.
+
+    Terms no text contains weigh nothing, so typos and chatter in the question change no score.
+    """
+    asked = _terms(question)
+    held = [_terms(text) & asked for text in texts]
+    df: dict[str, int] = {}
+    for terms in held:
+        for term in terms:
+            df[term] = df.get(term, 0) + 1
+    if not df:
+        return [0.0] * len(texts)
+    weight = {term: math.log(1 + len(texts) / count) for term, count in df.items()}
+    total = sum(weight.values())
+    return [sum(weight[t] for t in terms) / total for terms in held]
 
 
 def _readable(text: str) -> bool:
@@ -428,10 +476,11 @@ def _select(
     if not pool:
         return []
     lead = _lead(pool, hits, settings)
-    if _LIST_QUESTION.search(question):
-        items = _list_items(lead, preferred, documents, settings)
+    if asks_for_content(question):
+        intro = _list_intro(lead, pool, documents) or lead
+        items = _list_items(intro, preferred, documents, settings)
         if items:
-            return [_Chosen(lead), *(_Chosen(item, list_item=True) for item in items)]
+            return [_Chosen(intro), *(_Chosen(item, list_item=True) for item in items)]
     support = _support(lead, pool, index, settings)
     # The lead first; then the rest of its article in article order; then other articles by relevance.
     doc_rank: dict[str, float] = {lead.sentence.doc_id: float("inf")}
@@ -488,6 +537,36 @@ def _support(lead: _Candidate, pool: list[_Candidate], index: SearchIndex, setti
     return [pool[i] for i in chosen[1:]]
 
 
+def asks_for_content(question: str) -> bool:
+    """A question that wants the content itself ("what / which / how", "good stretches for ..."), not a yes or no."""
+    return _LIST_QUESTION.search(question) is not None or _YES_NO_START.match(question) is None
+
+
+def _list_intro(lead: _Candidate, pool: list[_Candidate], documents: dict[str, Document | None]) -> _Candidate | None:
+    """When the lead is a list item, the readable sentence that introduces its list (the best-scored of the
+    paragraph right above the list), so the list is quoted whole under it; None otherwise."""
+    document = documents.get(lead.sentence.doc_id)
+    if document is None or not _in_list_item(document.text, lead.sentence.start):
+        return None
+    by_ordinal = {c.sentence.ordinal: c for c in pool if c.sentence.doc_id == lead.sentence.doc_id}
+    text, first = document.text, lead
+    # Back to the list's first item (a sentence inside an item counts as in it).
+    while (before := by_ordinal.get(first.sentence.ordinal - 1)) is not None and _in_list_item(
+        text, before.sentence.start
+    ):
+        first = before
+    intro: list[_Candidate] = []
+    after = first
+    for _ in range(2):  # the paragraph right above the list, at most its last two sentences (as _list_items reads)
+        before = by_ordinal.get(after.sentence.ordinal - 1)
+        gap = text[before.sentence.end : after.sentence.start] if before else ""
+        if before is None or _HEADING_LINE.search(gap) or (intro and _BLANK_LINE.search(gap)):
+            break
+        intro.append(before)
+        after = before
+    return max(intro, key=lambda c: c.score, default=None)
+
+
 def _list_items(
     lead: _Candidate, candidates: list[_Candidate], documents: dict[str, Document | None], settings: QASettings
 ) -> list[_Candidate]:
@@ -510,6 +589,8 @@ def _list_items(
             break
         gap = text[previous.sentence.end : candidate.sentence.start]
         starts_item = _starts_list_item(text, candidate.sentence.start)
+        if _HEADING_LINE.search(gap):
+            break  # a list under the next heading belongs to that heading, not to the lead
         if starts_item:
             items.append(candidate)
             if len(items) == settings.max_list_items:
