@@ -105,7 +105,14 @@ def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
     embedder = settings.embedder()
     index_dir = work_dir / "index-corpus"
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+    ingest(
+        [CORPUS_DIR],
+        index_dir=index_dir,
+        embedder=embedder,
+        chunker=chunker,
+        build=settings.build_settings(),
+        progress=False,
+    )
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     # The sweep asks each question many times: embed each once.
     index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]

@@ -55,9 +55,9 @@ class BuildSettings:
         keep_versions: Published versions kept on disk (older ones are pruned).
         sentence_vectors: Embed every sentence for answer composition; a corpus used
             only for search (e.g. a retrieval benchmark) can skip this step.
-        sentence_method: ``pooled``: a sentence's vector is the mean of its tokens' vectors in
-            its chunk's own forward pass (one model pass per chunk; a model without mean pooling,
-            or a sentence no chunk holds whole, is embedded alone); ``standalone``: every
+        sentence_method: ``pooled`` (the default): a sentence's vector is the mean of its tokens'
+            vectors in its chunk's own forward pass (one model pass per chunk; a model without mean
+            pooling, or a sentence no chunk holds whole, is embedded alone); ``standalone``: every
             sentence is embedded on its own (a second pass). Recorded in the manifest.
     """
 
@@ -65,7 +65,9 @@ class BuildSettings:
     batch_size: int = 64
     keep_versions: int = store.KEEP_VERSIONS
     sentence_vectors: bool = True
-    sentence_method: SentenceMethod = "standalone"
+    # pooled: one model pass per chunk, and on the corpus suite's tuning split answers on par with
+    # standalone (README "Speed and scale", "Ingestion"; abstention rests on passage cosine only).
+    sentence_method: SentenceMethod = "pooled"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
