@@ -559,15 +559,16 @@ def _write_version(
 def _gather(entries: list[_Entry], name: str, dim: int, dtype: type[np.generic]) -> np.ndarray:
     """Stack one kind of vector of every entry into one matrix, letting each entry's copy go as it is
     copied: the vectors are in memory once, never twice."""
-    parts: list[np.ndarray | None] = [getattr(e, name) for e in entries]
-    matrix = np.empty((sum(len(p) for p in parts if p is not None), dim), dtype=dtype)
+    rows = sum(len(part) for e in entries if (part := getattr(e, name)) is not None)
+    matrix = np.empty((rows, dim), dtype=dtype)
     at = 0
-    for entry, part in zip(entries, parts, strict=True):
+    for entry in entries:
+        part = getattr(entry, name)
+        setattr(entry, name, None)  # the only other reference: the part is freed once copied
         if part is not None and len(part):
             matrix[at : at + len(part)] = part
             at += len(part)
-        setattr(entry, name, None)
-    parts.clear()
+        del part
     return matrix
 
 
