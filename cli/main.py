@@ -514,6 +514,7 @@ def sweep_command(
             base=settings.search_settings(),
             chunker=chunker,
             work_dir=work_dir,
+            build=settings.build_settings(),
             sets=[s for s in TUNING_SETS if s in chosen],
         )
     except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -70,40 +70,64 @@ def run_eval(
         results["questions_file"] = str(questions_file)
     if "mediqa" in suites:
         index_dir = work_dir / "index-mediqa"
-        ingest([corpus_file(mediqa_dir)], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        build = settings.build_settings()
+        ingest(
+            [corpus_file(mediqa_dir)],
+            index_dir=index_dir,
+            embedder=embedder,
+            chunker=chunker,
+            build=build,
+            progress=False,
+        )
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
         logger.info("mediqa suite: consumer questions over judged passages")
         results |= run_mediqa_suite(
             index, settings.qa_settings(), load_catalogue(settings.redflag_catalogue), data_dir=mediqa_dir
         )
     for suite in [s for s in suites if s.startswith("medquad")]:
-        results[suite] = _run_medquad(suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file)
+        results[suite] = _run_medquad(
+            suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file, settings.build_settings()
+        )
     return results
 
 
 def build_search_only_index(
-    documents: Sequence[Document], index_dir: Path, *, embedder: Embedder, chunker: ChunkerSettings
+    documents: Sequence[Document],
+    index_dir: Path,
+    *,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    build: BuildSettings | None = None,
 ) -> None:
-    """Build or update a retrieval benchmark's index: chunks only, no sentence vectors (nothing is answered)."""
+    """Build or update a retrieval benchmark's index: chunks only, no sentence vectors (nothing is answered).
+
+    ``build`` is the configured build (dense type, batch size); its sentence vectors are turned off.
+    """
     build_index(
         documents,
         index_dir=index_dir,
         embedder=embedder,
         prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
         chunker_config=chunker_config(embedder, chunker),
-        settings=BuildSettings(sentence_vectors=False),
+        settings=replace(build or BuildSettings(), sentence_vectors=False),
     )
 
 
 def _run_medquad(
-    quick: bool, chunker: ChunkerSettings, search: SearchSettings, embedder: Embedder, work_dir: Path, path: Path
+    quick: bool,
+    chunker: ChunkerSettings,
+    search: SearchSettings,
+    embedder: Embedder,
+    work_dir: Path,
+    path: Path,
+    build: BuildSettings,
 ) -> dict[str, Any]:
     benchmark = load_benchmark(path, quick=quick)
     index_dir = work_dir / f"index-{benchmark.name}"
     logger.info(
         "%s: indexing %d documents (only new or changed ones are embedded)", benchmark.name, len(benchmark.documents)
     )
-    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker)
+    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker, build=build)
     index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
     retrieval, curves = {}, {}
     for mode in SEARCH_MODES:

@@ -31,7 +31,7 @@ from eval.metrics import retrieval_metrics
 from eval.questions import load_questions
 from eval.retrieval import run_queries
 from eval.run import build_search_only_index
-from index import Embedder, SearchIndex, SearchSettings
+from index import BuildSettings, Embedder, SearchIndex, SearchSettings
 from ingest import ChunkerSettings, ingest
 
 logger = logging.getLogger(__name__)
@@ -107,13 +107,14 @@ def _load_set(
     *,
     embedder: Embedder,
     chunker: ChunkerSettings,
+    build: BuildSettings,
     work_dir: Path,
     mediqa_dir: Path,
     medquad_file: Path,
 ) -> _TuningData:
     if name == "corpus":
         index_dir = work_dir / "index-corpus"
-        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
         questions = [q for q in load_questions(split="tune") if q.kind in RETRIEVAL_KINDS and q.relevant]
         qrels = {q.id: dict.fromkeys(q.relevant, 1) for q in questions}
         return _TuningData(
@@ -124,7 +125,14 @@ def _load_set(
         )
     if name == "mediqa":
         index_dir = work_dir / "index-mediqa"
-        ingest([corpus_file(mediqa_dir)], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+        ingest(
+            [corpus_file(mediqa_dir)],
+            index_dir=index_dir,
+            embedder=embedder,
+            chunker=chunker,
+            build=build,
+            progress=False,
+        )
         tune = load_mediqa_questions(mediqa_dir, split="tune")
         return _TuningData(
             SearchIndex.load(index_dir, embedder=embedder),
@@ -135,7 +143,7 @@ def _load_set(
     benchmark = load_benchmark(medquad_file, tuning=True)
     index_dir = work_dir / "index-medquad"
     logger.info("medquad: updating the full index (about 15 minutes the first time)")
-    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker)
+    build_search_only_index(benchmark.documents, index_dir, embedder=embedder, chunker=chunker, build=build)
     qrels = benchmark.qrels
     return _TuningData(
         SearchIndex.load(index_dir, embedder=embedder),
@@ -152,6 +160,7 @@ def run_sweep(
     base: SearchSettings,
     chunker: ChunkerSettings,
     work_dir: Path,
+    build: BuildSettings | None = None,
     sets: Sequence[TuningSet] = TUNING_SETS,
     mediqa_dir: Path = MEDIQA_DIR,
     medquad_file: Path = MEDQUAD_FILE,
@@ -172,6 +181,7 @@ def run_sweep(
             s,
             embedder=remembering,
             chunker=chunker,
+            build=build or BuildSettings(),
             work_dir=work_dir,
             mediqa_dir=mediqa_dir,
             medquad_file=medquad_file,

@@ -61,12 +61,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         BuildSettings.batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
     )
-    # standalone: on the 133 tuning questions, sentence vectors pooled from the chunk's pass moved the
-    # calibrated threshold from 0.418 to 0.483 and in-scope questions answered from 0.973 to 0.864.
+    # The default is BuildSettings.sentence_method (pooled); README "Speed and scale" has the comparison.
     sentence_vectors: Literal["standalone", "pooled"] = Field(
         BuildSettings.sentence_method,
         description="Sentence vectors for answers: each sentence embedded on its own (standalone), or pooled "
-        "from its chunk's own forward pass (one model pass per chunk; faster ingest, recalibrate abstention).",
+        "from its chunk's own forward pass (one model pass per chunk: faster ingest).",
     )
     # convex beat RRF on 500 MedQuAD tuning questions (disjoint from the benchmark's 1,000):
     # MRR@10 0.639 vs 0.577, Recall@10 0.860 vs 0.832; alpha 0.1 was the best of 0.05-0.3.

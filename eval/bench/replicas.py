@@ -32,7 +32,7 @@ from eval.bench.ingestion import CORPUS_DIR
 from eval.bench.load import ENDPOINTS, LOADGEN, write_payloads
 from eval.bench.server import ROOT, running_server
 from eval.bench.stats import summarize_ms
-from index import Embedder, current_version
+from index import BuildSettings, Embedder, current_version
 from ingest import ChunkerSettings, ingest
 from service.config import Settings
 
@@ -61,7 +61,8 @@ def run_replicas(
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.copytree(CORPUS_DIR, corpus)
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+    build = settings.build_settings()
+    ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     watch_s = settings.index_watch_s
     # The replicas use the model export this process uses, and follow publishes at the configured interval.
     env = {"HEALTHQA_INDEX_WATCH_S": str(watch_s), "HEALTHQA_MODEL_CACHE_DIR": str(settings.model_cache_dir)}
@@ -81,7 +82,9 @@ def run_replicas(
                         results["throughput"].append({"replicas": count, **row})
         if watch_s > 0:
             for number in range(1, publishes + 1):
-                results["follow"].append(_publish_and_follow(corpus, index_dir, embedder, chunker, servers, number))
+                results["follow"].append(
+                    _publish_and_follow(corpus, index_dir, embedder, chunker, build, servers, number)
+                )
     return results
 
 
@@ -109,7 +112,13 @@ def _load_through(
 
 
 def _publish_and_follow(
-    corpus: Path, index_dir: Path, embedder: Embedder, chunker: ChunkerSettings, servers: Sequence[Any], number: int
+    corpus: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    build: BuildSettings,
+    servers: Sequence[Any],
+    number: int,
 ) -> dict[str, Any]:
     """Edit one article, publish, and read each replica's own time from the publish to serving it."""
     article = sorted(corpus.glob("*.md"))[0]
@@ -117,7 +126,7 @@ def _publish_and_follow(
         article.read_text(encoding="utf-8") + f"\nThis copy was republished for the replicas benchmark ({number}).\n",
         encoding="utf-8",
     )
-    ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=False)
+    ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     version = current_version(index_dir)
     seconds = []
     with httpx.Client(timeout=5) as client:

@@ -117,7 +117,7 @@ def prepare_corpus(options: BenchOptions, settings: Settings, embedder: Embedder
             "index of the %s corpus in %s (only new or changed documents are embedded)", options.corpus, index_dir
         )
         chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-        ingest([source], index_dir=index_dir, embedder=embedder, chunker=chunker, progress=True)
+        ingest([source], index_dir=index_dir, embedder=embedder, chunker=chunker, build=settings.build_settings())
     index = SearchIndex.load(index_dir, embedder=embedder, verify=False)
     if options.corpus == "shipped":
         questions = [q.question for q in load_questions()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -100,3 +101,39 @@ def test_a_sweep_scores_every_value_on_the_tuning_split_through_the_product_sear
     assert default_row == [expected["mrr@10"], expected["recall@10"]]
     # Different weights rank differently (the sweep really changes the setting).
     assert len({tuple(figures) for _, figures in table["rows"]}) > 1
+
+
+@pytest.mark.parametrize("method", ["standalone", "pooled"])
+def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """Every build path takes the configured BuildSettings (the suite once ignored HEALTHQA_SENTENCE_VECTORS)."""
+    from eval.run import run_eval
+    from index import version_path
+    from index.store import read_manifest
+    from service.config import Settings
+    from tests.index.test_build import SpanFakeEmbedder
+
+    data = tmp_path / "mediqa"
+    data.mkdir()
+    passages = [
+        ("p-1", "Sprained ankle", "A sprained ankle heals with rest. Ice eases the swelling in the first days."),
+        ("p-2", "Hay fever", "Hay fever is an allergy to pollen. It makes the nose run and the eyes itch."),
+    ]
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"id": i, "title": t, "text": x}) + "\n" for i, t, x in passages), encoding="utf-8"
+    )
+    questions = [(f"q-{n}", q) for n, q in enumerate(["How does a sprained ankle heal?", "What is hay fever?"] * 3)]
+    (data / "queries.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": q}) + "\n" for i, q in questions), encoding="utf-8"
+    )
+    (data / "qrels.tsv").write_text(
+        "".join(f"{i}\tp-{1 + n % 2}\t4\n" for n, (i, _) in enumerate(questions)), encoding="utf-8"
+    )
+    monkeypatch.setenv("HEALTHQA_SENTENCE_VECTORS", method)
+    results = run_eval(
+        ["mediqa"], settings=Settings(), embedder=SpanFakeEmbedder(), work_dir=tmp_path / "work", mediqa_dir=data
+    )
+    manifest = read_manifest(version_path(tmp_path / "work" / "index-mediqa"))
+    assert manifest.sentence_method == {"standalone": "standalone", "pooled": "chunk-mean-pooled"}[method]
+    assert results["mediqa.all"]["questions"] == len(questions)

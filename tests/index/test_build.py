@@ -259,9 +259,9 @@ class SpanFakeEmbedder(FakeEmbedder):
 def test_pooled_sentence_vectors_come_from_the_chunk_pass_and_switching_method_re_embeds(tmp_path: Path) -> None:
     docs = [*DOCS, Document("cut", "Long", "This sentence gets cut by the limit. The next one is read whole.", "/c")]
     fake = SpanFakeEmbedder()
-    build(docs, tmp_path, fake)  # standalone by default
+    build(docs, tmp_path, fake, sentence_method="standalone")
     fake.embedded.clear()
-    report = build(docs, tmp_path, fake, sentence_method="pooled")
+    report = build(docs, tmp_path, fake)  # pooled by default
     # Another method: everything is embedded again, in one pass per chunk; only the cut sentence alone.
     assert (
         report.published and report.chunks_embedded == report.chunks and report.sentence_method == "chunk-mean-pooled"
@@ -273,7 +273,7 @@ def test_pooled_sentence_vectors_come_from_the_chunk_pass_and_switching_method_r
         expected = fake._vector(sentence.text)  # the bag of the sentence's words, cut inside its chunk's text
         assert np.allclose(index.sentence_vectors([sentence.row])[0], expected, atol=2e-3), sentence.text
     assert any(text.startswith("Knee pain\n") for text in fake.pooled_texts)  # the embedded text, title first
-    unchanged = build(docs, tmp_path, fake, sentence_method="pooled")
+    unchanged = build(docs, tmp_path, fake, sentence_method="pooled")  # the default, named
     assert not unchanged.published
     back = build(docs, tmp_path, fake, sentence_method="standalone")
     assert back.published and back.chunks_embedded == back.chunks and back.sentence_method == "standalone"
@@ -281,7 +281,7 @@ def test_pooled_sentence_vectors_come_from_the_chunk_pass_and_switching_method_r
 
 def test_a_manifest_without_a_sentence_method_is_read_as_standalone(tmp_path: Path) -> None:
     fake = SpanFakeEmbedder()
-    build(DOCS, tmp_path, fake)
+    build(DOCS, tmp_path, fake, sentence_method="standalone")
     (manifest_file,) = tmp_path.glob("versions/v*/manifest.json")
     data = json.loads(manifest_file.read_text())
     assert data.pop("sentence_method") == "standalone"

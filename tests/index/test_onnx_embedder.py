@@ -182,3 +182,19 @@ def test_span_vectors_are_the_mean_of_their_tokens_on_both_backends(embedder, to
     inside = [i for i, (a, b) in enumerate(encoding.offsets) if a >= spans[0][0] and b <= spans[0][1] and b > a]
     manual = hidden[inside].mean(axis=0)
     assert np.allclose(onnx_spans[0], manual / np.linalg.norm(manual), atol=1e-5)
+
+
+def test_batches_hold_a_bounded_number_of_padded_tokens_and_every_text_once(tmp_path: Path) -> None:
+    """A forward pass's memory grows with rows x tokens^2: long texts go in small batches, short ones in full ones."""
+    from index.embedder import MAX_BATCH_TOKENS
+
+    embedder = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=tmp_path)  # the tokenizer only, no session
+    texts = [" ".join(["word"] * n) for n in (3, 400, 40, 120, 7, 250, 60, 500, 15, 90) * 12]
+    lengths = [min(n, embedder.max_tokens) for n in embedder.count_tokens(texts)]
+    batches = [batch.tolist() for batch in embedder._batches(texts, 64)]
+    assert sorted(row for batch in batches for row in batch) == list(range(len(texts)))
+    for batch in batches:
+        padded = len(batch) * max(lengths[row] for row in batch)
+        assert len(batch) <= 64 and (padded <= MAX_BATCH_TOKENS or len(batch) == 1)
+    assert max(len(b) for b in batches) >= MAX_BATCH_TOKENS // 32  # short texts still go many to a pass
+    assert any(len(b) < 64 and min(lengths[r] for r in b) >= embedder.max_tokens for b in batches)
