@@ -133,10 +133,8 @@ def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
 def mediqa_index(settings: Settings, work_dir: Path) -> SearchIndex:
     """MEDIQA's judged passages indexed with the product's pipeline under ``work_dir`` (as ``healthqa eval``)."""
     embedder = settings.embedder()
-    index_dir = work_dir / "index-mediqa"
     chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
-    build = settings.build_settings()
-    ingest([mediqa.corpus_file()], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
+    index_dir = mediqa.index_passages(work_dir, embedder=embedder, chunker=chunker, build=settings.build_settings())
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
     return index

@@ -29,7 +29,8 @@ import ir_measures
 from ir_measures import RR, P, R, nDCG
 
 from eval.retrieval import run_queries
-from index import SEARCH_MODES, SearchIndex
+from index import SEARCH_MODES, BuildSettings, Embedder, SearchIndex
+from ingest import ChunkerSettings, ingest
 from service.qa import QASettings, answer_question
 from service.redflags import RedFlagCatalogue
 
@@ -77,6 +78,18 @@ def corpus_file(data_dir: Path = MEDIQA_DIR) -> Path:
             f"MEDIQA passages not found at {path} (expected ../shared/datasets/mediqa2019-qa/ beside the project)"
         )
     return path
+
+
+def index_passages(
+    work_dir: Path, *, embedder: Embedder, chunker: ChunkerSettings, build: BuildSettings, data_dir: Path = MEDIQA_DIR
+) -> Path:
+    """The judged passages ingested with the product's own pipeline into ``work_dir/index-mediqa`` (only new
+    or changed ones embedded); returns that index folder."""
+    index_dir = work_dir / "index-mediqa"
+    ingest(
+        [corpus_file(data_dir)], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False
+    )
+    return index_dir
 
 
 def load_questions(data_dir: Path = MEDIQA_DIR, *, split: MediqaSplit | None = None) -> list[MediqaQuestion]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eval.corpus import run_corpus_suite
-from eval.mediqa import MEDIQA_DIR, corpus_file, run_mediqa_suite
+from eval.mediqa import MEDIQA_DIR, index_passages, run_mediqa_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE
@@ -69,15 +69,8 @@ def run_eval(
         results["index_version"] = index.version
         results["questions_file"] = str(questions_file)
     if "mediqa" in suites:
-        index_dir = work_dir / "index-mediqa"
-        build = settings.build_settings()
-        ingest(
-            [corpus_file(mediqa_dir)],
-            index_dir=index_dir,
-            embedder=embedder,
-            chunker=chunker,
-            build=build,
-            progress=False,
+        index_dir = index_passages(
+            work_dir, embedder=embedder, chunker=chunker, build=settings.build_settings(), data_dir=mediqa_dir
         )
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
         logger.info("mediqa suite: consumer questions over judged passages")

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eval.corpus import RETRIEVAL_KINDS
-from eval.mediqa import MEDIQA_DIR, corpus_file, mediqa_metrics
+from eval.mediqa import MEDIQA_DIR, index_passages, mediqa_metrics
 from eval.mediqa import load_questions as load_mediqa_questions
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import retrieval_metrics
@@ -124,15 +124,7 @@ def _load_set(
             ("mrr@10", "recall@10"),
         )
     if name == "mediqa":
-        index_dir = work_dir / "index-mediqa"
-        ingest(
-            [corpus_file(mediqa_dir)],
-            index_dir=index_dir,
-            embedder=embedder,
-            chunker=chunker,
-            build=build,
-            progress=False,
-        )
+        index_dir = index_passages(work_dir, embedder=embedder, chunker=chunker, build=build, data_dir=mediqa_dir)
         tune = load_mediqa_questions(mediqa_dir, split="tune")
         return _TuningData(
             SearchIndex.load(index_dir, embedder=embedder),
