@@ -471,11 +471,13 @@ def _select(
     Sentences an editor's note corrects are used only when nothing else qualifies; fragments
     (headings, lines ending in ":", too short) only when nothing readable is left.
     """
-    preferred = [c for c in candidates if not _corrected(c, documents)] or candidates
+    corrected = [c for c in candidates if _corrected(c, documents)]
+    preferred = [c for c in candidates if c not in corrected] or candidates
     pool = [c for c in preferred if _readable(c.sentence.text)] or preferred
     if not pool:
         return []
-    lead = _lead(pool, hits, settings)
+    # An article whose own word on the question is a corrected sentence loses its claim to the lead.
+    lead = _lead(pool, hits, settings, passed_over={c.sentence.doc_id for c in corrected})
     if asks_for_content(question):
         intro = _list_intro(lead, pool, documents) or lead
         items = _list_items(intro, preferred, documents, settings)
@@ -491,9 +493,14 @@ def _select(
     return [_Chosen(lead), *(_Chosen(c) for c in ordered)]
 
 
-def _lead(pool: list[_Candidate], hits: list[Hit], settings: QASettings) -> _Candidate:
-    """The best sentence of the best-ranked article, unless another article's is clearly better."""
+def _lead(
+    pool: list[_Candidate], hits: list[Hit], settings: QASettings, *, passed_over: set[str] | frozenset[str] = frozenset()
+) -> _Candidate:
+    """The best sentence of the best-ranked article, unless another article's is clearly better (or the
+    best-ranked article is in ``passed_over``: then simply the best sentence)."""
     best = max(pool, key=lambda c: c.score)
+    if hits[0].doc_id in passed_over:
+        return best
     in_top = [c for c in pool if c.sentence.doc_id == hits[0].doc_id]
     if not in_top:
         return best

@@ -145,10 +145,16 @@ def screenshot(page: Page, name: str) -> None:
         page.set_viewport_size(size)
 
 
-def top(page: Page, selector: str) -> float:
-    box: Any = page.locator(selector).first.bounding_box()
-    assert box is not None, f"{selector} is not shown"
-    return float(box["y"])
+def tops(page: Page, *selectors: str) -> list[float]:
+    """The top of each selector's first element, all read in one script: Streamlit scrolls its chat while an
+    answer finishes rendering, so positions read one after another can straddle a scroll."""
+    handles = []
+    for selector in selectors:
+        handle = page.locator(selector).first.element_handle(timeout=5000)
+        assert handle is not None, f"{selector} is not shown"
+        handles.append(handle)
+    found: Any = page.evaluate("(elements) => elements.map((e) => e.getBoundingClientRect().top)", handles)
+    return [float(y) for y in found]
 
 
 @slow
@@ -167,7 +173,8 @@ def test_question_shows_answer_sources_and_disclaimer(page: Page, ui_url: str) -
     assert disclaimer.count() == 1, "one short general disclaimer"
     assert disclaimer.is_visible() and "Not medical advice." in disclaimer.inner_text()
     assert "This article is general information" not in disclaimer.inner_text()
-    assert top(page, ".hq-answer") < top(page, ".hq-disclaimer") < top(page, ".hq-source")
+    answer_top, disclaimer_top, source_top = tops(page, ".hq-answer", ".hq-disclaimer", ".hq-source")
+    assert answer_top < disclaimer_top < source_top
     safety = page.locator(".hq-source .hq-safety")
     assert safety.count() >= 1 and "When to get help:" in safety.first.inner_text()
     texts = [" ".join(t.split()) for t in safety.all_inner_texts()]
@@ -184,7 +191,8 @@ def test_red_flag_question_shows_the_emergency_banner_first(page: Page, ui_url: 
     page.locator(".hq-answer").wait_for(timeout=ANSWER_TIMEOUT_MS)
     page.locator(".hq-disclaimer").wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert "Call emergency services or go to the emergency department now" in banner.inner_text()
-    assert top(page, '[data-testid="stAlert"]') < top(page, ".hq-answer")
+    banner_top, answer_top = tops(page, '[data-testid="stAlert"]', ".hq-answer")
+    assert banner_top < answer_top
     screenshot(page, "red-flag.png")
 
 

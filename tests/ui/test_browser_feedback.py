@@ -32,7 +32,7 @@ chromium = browser_tests.chromium
 browser = browser_tests.browser
 page = browser_tests.page
 ui_url = browser_tests.ui_url
-ask, screenshot, top = browser_tests.ask, browser_tests.screenshot, browser_tests.top
+ask, screenshot, tops = browser_tests.ask, browser_tests.screenshot, browser_tests.tops
 slow, needs_chromium = browser_tests.slow, browser_tests.needs_chromium
 
 KNEES = "is it normal for my knees to ache after the gym?"
@@ -58,9 +58,12 @@ def test_enter_asks_and_earlier_questions_stay_above(page: Page, ui_url: str, ap
     wait_for_answers(page, 2)
     assert page.get_by_placeholder(browser_tests.CHAT_PLACEHOLDER).input_value() == "", "the box is ready again"
     questions = page.locator('[data-testid="stChatMessage"]', has_text=KNEES)
-    assert top(page, f'[data-testid="stChatMessage"]:has-text("{KNEES}")') < top(
-        page, f'[data-testid="stChatMessage"]:has-text("{MATTRESS}")'
-    ), "newest last"
+    first_top, second_top = tops(
+        page,
+        f'[data-testid="stChatMessage"]:has-text("{KNEES}")',
+        f'[data-testid="stChatMessage"]:has-text("{MATTRESS}")',
+    )
+    assert first_top < second_top, "newest last"
     assert questions.count() >= 1
     answers = page.locator(".hq-answer")
     assert answers.count() == 2 and page.locator(".hq-disclaimer").count() == 2
