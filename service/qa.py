@@ -494,7 +494,11 @@ def _select(
 
 
 def _lead(
-    pool: list[_Candidate], hits: list[Hit], settings: QASettings, *, passed_over: set[str] | frozenset[str] = frozenset()
+    pool: list[_Candidate],
+    hits: list[Hit],
+    settings: QASettings,
+    *,
+    passed_over: set[str] | frozenset[str] = frozenset(),
 ) -> _Candidate:
     """The best sentence of the best-ranked article, unless another article's is clearly better (or the
     best-ranked article is in ``passed_over``: then simply the best sentence)."""
