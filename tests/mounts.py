@@ -17,22 +17,23 @@ from typing import NoReturn
 import pytest
 
 
-def _cannot_mount(reason: str) -> NoReturn:
-    """Skip with ``reason``; fail instead when HEALTHQA_REQUIRE_MOUNTS=1 makes the fault tests mandatory."""
+def cannot_run_root_only(reason: str) -> NoReturn:
+    """Skip with ``reason``; fail instead when HEALTHQA_REQUIRE_MOUNTS=1 (CI runs as root) makes the
+    root-only tests (mounts, network namespaces) mandatory."""
     if os.environ.get("HEALTHQA_REQUIRE_MOUNTS") == "1":
-        pytest.fail(f"{reason}, and HEALTHQA_REQUIRE_MOUNTS=1 makes the mount tests mandatory")
+        pytest.fail(f"{reason}, and HEALTHQA_REQUIRE_MOUNTS=1 makes the root-only tests mandatory")
     pytest.skip(reason)
 
 
 def _mount(*args: str) -> None:
     if os.geteuid() != 0:
-        _cannot_mount("mounting (a small tmpfs, a read-only bind mount) needs root")
+        cannot_run_root_only("mounting (a small tmpfs, a read-only bind mount) needs root")
     try:
         done = subprocess.run(["mount", *args], capture_output=True, text=True)
     except FileNotFoundError:
-        _cannot_mount("mount(8) is not installed")
+        cannot_run_root_only("mount(8) is not installed")
     if done.returncode != 0:
-        _cannot_mount(f"'mount {' '.join(args)}' is not permitted here: {done.stderr.strip()}")
+        cannot_run_root_only(f"'mount {' '.join(args)}' is not permitted here: {done.stderr.strip()}")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ with no interface up). The image itself cannot be built here (no registry for it
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from kubernetes_validate.utils import latest_version
 from eval.bench.balancer import NGINX_EXAMPLE, BalancerError, check_config, main_config
 from service.config import Settings
 from tests.conftest import ROOT
+from tests.mounts import cannot_run_root_only
 from tests.service.test_replicas import require_nginx
 
 DEPLOY = ROOT / "deploy"
@@ -77,11 +77,7 @@ def test_the_validation_needs_no_network(tmp_path: Path) -> None:
     """Run the validator's command in a network namespace of its own: no interface is up, nothing can leak."""
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-n", "true"], capture_output=True, check=False).returncode != 0:
-        reason = "cannot make a network namespace here (unshare -n needs root)"
-        # CI runs as root and sets this switch for the other root-only tests (tests/mounts.py): no silent skip there.
-        if os.environ.get("HEALTHQA_REQUIRE_MOUNTS") == "1":
-            pytest.fail(f"{reason}, and HEALTHQA_REQUIRE_MOUNTS=1 makes it mandatory")
-        pytest.skip(reason)
+        cannot_run_root_only("cannot make a network namespace here (unshare -n needs root)")
     command = [unshare, "-n", sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet"]
     checked = subprocess.run([*command, *map(str, manifest_files())], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -20,6 +20,7 @@ from service.redflags import (
     load_catalogue,
     normalise,
 )
+from tests.heldout import near_copies_of_held_out
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"
@@ -486,11 +487,6 @@ def test_unless_must_be_a_list_of_regexes(tmp_path: Path) -> None:
     assert rules_for("xy", catalogue) == ["r"] and rules_for("xy after the gym", catalogue) == []
 
 
-def _held_out_wordings() -> list[str]:
-    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [normalise(str(row["question"])) for row in rows if row["split"] == "heldout"]
-
-
 def _string_literals(path: Path) -> list[str]:
     import ast
 
@@ -500,23 +496,9 @@ def _string_literals(path: Path) -> list[str]:
 
 def test_no_test_phrase_is_a_near_copy_of_a_held_out_question() -> None:
     """Held-out wording never reaches the catalogue or these tests, so it stays a fair test of new wording."""
-    from difflib import SequenceMatcher
-
-    held_out = _held_out_wordings()
     phrases = [phrase for rule in CATALOGUE.rules for phrase in (*rule.test_phrases, *rule.negative_phrases)]
     phrases += [text for text in _string_literals(Path(__file__)) if len(text.split()) >= 5]
-    near = []
-    for phrase in phrases:
-        mine = normalise(phrase)
-        words = set(mine.split())
-        for question in held_out:
-            theirs = set(question.split())
-            overlap = len(words & theirs) / max(1, len(words | theirs))
-            similar = SequenceMatcher(None, mine, question, autojunk=False)
-            if overlap >= 0.6 or (
-                similar.real_quick_ratio() >= 0.8 and similar.quick_ratio() >= 0.8 and similar.ratio() >= 0.8
-            ):
-                near.append((phrase, question))
+    near = near_copies_of_held_out(phrases)
     assert near == []
 
 

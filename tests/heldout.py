@@ -1,0 +1,29 @@
+"""Held-out wording stays out of tests: a phrase that nearly copies a held-out question would make that
+question a test of remembered wording instead of new wording."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from difflib import SequenceMatcher
+
+from eval.questions import load_questions
+from service.redflags import normalise
+
+
+def near_copies_of_held_out(phrases: Iterable[str]) -> list[tuple[str, str]]:
+    """``(phrase, held-out question)`` pairs that share most of their words (Jaccard >= 0.6) or most of
+    their characters (difflib ratio >= 0.8), both normalised as the red-flag detector reads text."""
+    held_out = [normalise(q.question) for q in load_questions(split="heldout")]
+    near = []
+    for phrase in phrases:
+        mine = normalise(phrase)
+        words = set(mine.split())
+        for question in held_out:
+            theirs = set(question.split())
+            overlap = len(words & theirs) / max(1, len(words | theirs))
+            similar = SequenceMatcher(None, mine, question, autojunk=False)
+            if overlap >= 0.6 or (
+                similar.real_quick_ratio() >= 0.8 and similar.quick_ratio() >= 0.8 and similar.ratio() >= 0.8
+            ):
+                near.append((phrase, question))
+    return near
