@@ -13,7 +13,8 @@ defaults and prints, for each value, what a reader of the answers would check:
 The default of each weight is the value on its row marked ``*``: the best on ``first right``, then on
 ``expected``, then on ``cited relevant``, among values that lower neither ``any right`` (an existing
 corpus figure) nor ``cited relevant`` by more than 0.01 (weights were re-swept until no single change
-improved on that order). ``max_list_items`` is not chosen this way: list answers are required (issue 12); its rows show
+improved on that order); a tie goes to the value with fewer sentences per answer. ``--weight NAME`` sweeps
+one weight only. ``max_list_items`` is not chosen this way: list answers are required (issue 12); its rows show
 what they cost on these figures.
 With ``--mediqa``, each row also shows ``mediqa first``: on MEDIQA's tuning split (86 real consumer
 questions, ``eval/mediqa.py``), the share whose first citation is a passage graded >= 3. ``lead_margin``
@@ -27,6 +28,7 @@ import argparse
 import functools
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,6 +53,7 @@ ANSWER_GRID: dict[str, tuple[float, ...]] = {
     "length_cap_factor": (1.0, 1.25, 1.5, 2.0),
     "max_list_items": (0, 4, 8, 12),
     "mmr_lambda": (0.5, 0.65, 0.75, 0.9, 1.0),
+    "next_sentence_bonus": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5),
 }
 
 
@@ -95,13 +98,19 @@ def mediqa_first_correct(index: SearchIndex, catalogue: RedFlagCatalogue, settin
 
 
 def sweep_answers(
-    index: SearchIndex, catalogue: RedFlagCatalogue, base: QASettings, *, mediqa_index: SearchIndex | None = None
+    index: SearchIndex,
+    catalogue: RedFlagCatalogue,
+    base: QASettings,
+    *,
+    mediqa_index: SearchIndex | None = None,
+    weights: Sequence[str] = tuple(ANSWER_GRID),
 ) -> list[str]:
-    """One table per weight; returns the printed lines."""
+    """One table per weight (all of ``ANSWER_GRID`` unless ``weights`` names some); returns the printed lines."""
     questions = load_questions(split="tune")
     lines = [f"Answer selection, {sum(q.kind == 'answerable' for q in questions)} answerable tuning questions"]
     extra = "  mediqa first" if mediqa_index is not None else ""
-    for name, values in ANSWER_GRID.items():
+    for name in weights:
+        values = ANSWER_GRID[name]
         lines += ["", f"{name:<18} first right  any right  expected  cited relevant  sentences{extra}"]
         for value in values:
             settings = replace(base, **{name: value})  # type: ignore[arg-type]  # each name is a numeric field
@@ -147,12 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mediqa", action="store_true", help="add MEDIQA's tuning split (needs ../shared/datasets/mediqa2019-qa)"
     )
+    parser.add_argument(
+        "--weight",
+        action="append",
+        choices=list(ANSWER_GRID),
+        help="sweep only this weight (repeat for several; default: all)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = Settings()
     index = corpus_index(settings, args.work_dir)
     extra = mediqa_index(settings, args.work_dir) if args.mediqa else None
-    lines = sweep_answers(index, load_catalogue(settings.redflag_catalogue), settings.qa_settings(), mediqa_index=extra)
+    lines = sweep_answers(
+        index,
+        load_catalogue(settings.redflag_catalogue),
+        settings.qa_settings(),
+        mediqa_index=extra,
+        weights=args.weight or tuple(ANSWER_GRID),
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

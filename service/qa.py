@@ -154,6 +154,9 @@ class QASettings:
             left out). A sentence vector mostly knows its passage's topic; the words the question
             asks about ("weeks", "chronic", "cold") tell apart the sentence that answers it from its
             neighbours.
+        next_sentence_bonus: Added, when support is chosen, to the sentence right after the lead in its
+            paragraph: it usually carries on the lead's thought ("... are often called core exercises." is
+            followed by the examples), and a pooled sentence vector scores it like its neighbours.
     """
 
     k: int = 5
@@ -172,6 +175,7 @@ class QASettings:
     lead_margin: float = 0.1
     max_list_items: int = 8
     term_weight: float = 0.1
+    next_sentence_bonus: float = 0.15
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_sentences <= self.max_sentences:
@@ -483,7 +487,7 @@ def _select(
         items = _list_items(intro, preferred, documents, settings)
         if items:
             return [_Chosen(intro), *(_Chosen(item, list_item=True) for item in items)]
-    support = _support(lead, pool, index, settings)
+    support = _support(lead, pool, index, settings, follower=_next_in_section(lead, pool, documents))
     # The lead first; then the rest of its article in article order; then other articles by relevance.
     doc_rank: dict[str, float] = {lead.sentence.doc_id: float("inf")}
     for candidate in support:
@@ -512,33 +516,42 @@ def _lead(
     return top_best if best.score - top_best.score <= settings.lead_margin else best
 
 
-def _support(lead: _Candidate, pool: list[_Candidate], index: SearchIndex, settings: QASettings) -> list[_Candidate]:
+def _support(
+    lead: _Candidate,
+    pool: list[_Candidate],
+    index: SearchIndex,
+    settings: QASettings,
+    *,
+    follower: _Candidate | None = None,
+) -> list[_Candidate]:
     """Maximal marginal relevance after the lead, under a length budget, skipping near-duplicates and
-    sentences that score too far below the best to bear on the question."""
+    sentences that score too far below the best to bear on the question; ``follower`` (the sentence after the
+    lead in its paragraph) scores ``next_sentence_bonus`` higher."""
     vectors = index.sentence_vectors([c.sentence.row for c in pool])
     best = max(c.score for c in pool)
+    scores = [c.score + (settings.next_sentence_bonus if c is follower else 0.0) for c in pool]
     chosen = [pool.index(lead)]
     used_chars = len(lead.sentence.text) + 1
     while len(chosen) < settings.max_sentences:
         pick, pick_value = -1, -np.inf
-        for i, candidate in enumerate(pool):
+        for i in range(len(pool)):
             if i in chosen:
                 continue
             redundancy = max(float(vectors[i] @ vectors[j]) for j in chosen)
             if redundancy >= settings.duplicate_similarity:
                 continue
-            value = settings.mmr_lambda * candidate.score - (1 - settings.mmr_lambda) * redundancy
+            value = settings.mmr_lambda * scores[i] - (1 - settings.mmr_lambda) * redundancy
             if value > pick_value:
                 pick, pick_value = i, value
         if pick < 0:
             break
         candidate = pool[pick]
         length = len(candidate.sentence.text) + 1
-        if candidate.score < best - settings.support_margin:
+        if scores[pick] < best - settings.support_margin:
             break
         enough = len(chosen) >= settings.min_sentences
         if enough and (
-            candidate.score < best - settings.relevance_margin or used_chars + length > settings.max_answer_chars
+            scores[pick] < best - settings.relevance_margin or used_chars + length > settings.max_answer_chars
         ):
             break
         if used_chars + length > settings.max_answer_chars * settings.length_cap_factor:
@@ -546,6 +559,22 @@ def _support(lead: _Candidate, pool: list[_Candidate], index: SearchIndex, setti
         chosen.append(pick)
         used_chars += length
     return [pool[i] for i in chosen[1:]]
+
+
+def _next_in_section(
+    lead: _Candidate, pool: list[_Candidate], documents: dict[str, Document | None]
+) -> _Candidate | None:
+    """The retrieved sentence right after the lead in the same paragraph of its article, or None."""
+    document = documents.get(lead.sentence.doc_id)
+    if document is None:
+        return None
+    for candidate in pool:
+        same = candidate.sentence.doc_id == lead.sentence.doc_id
+        if same and candidate.sentence.ordinal == lead.sentence.ordinal + 1:
+            gap = document.text[lead.sentence.end : candidate.sentence.start]
+            new_block = _BLANK_LINE.search(gap) or _HEADING_LINE.search(gap)
+            return None if new_block or _starts_list_item(document.text, candidate.sentence.start) else candidate
+    return None
 
 
 def asks_for_content(question: str) -> bool:

@@ -6,6 +6,7 @@ A real index (the bundled model) of four small articles of our own, none from th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,19 @@ Gentle hand exercises can ease stiffness in the fingers. The following movements
 
 Hand exercises should never hurt, and a warm bath beforehand can make them easier.
 """,
+    "rowing-stroke": """---
+id: rowing-stroke
+title: The rowing stroke
+---
+# The rowing stroke
+
+Coaches split a rowing stroke into four named phases. They are the catch, the drive, the finish and the recovery.
+Rowing machines in gyms measure each stroke in watts and metres.
+
+## Choosing a club
+
+A rowing club will usually lend you a boat for your first season.
+""",
 }
 ALWAYS_ANSWER = QASettings(abstain_threshold=0.0)  # confidence is in (0, 1): never abstains
 
@@ -103,6 +117,20 @@ def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex)
     assert len(answer.sentences) == 4 and all(len(s.citations) == 1 for s in answer.sentences)
     assert answer.answer.count("\n- ") == 3
     assert _quotes_are_exact(answer, index)
+
+
+@pytest.mark.slow
+def test_the_sentence_after_the_lead_carries_on_its_thought(index: SearchIndex) -> None:
+    question = "what are the phases of a rowing stroke called"
+    two = replace(ALWAYS_ANSWER, min_sentences=1, max_sentences=2)
+    answer = answer_question(question, index, settings=two, catalogue=load_catalogue())
+    assert [s.text for s in answer.sentences] == [
+        "Coaches split a rowing stroke into four named phases.",
+        "They are the catch, the drive, the finish and the recovery.",
+    ]
+    # Without the bonus, the sentence that leans on the lead ("They are ...") loses to its neighbours.
+    plain = answer_question(question, index, settings=replace(two, next_sentence_bonus=0.0), catalogue=load_catalogue())
+    assert "They are the catch, the drive, the finish and the recovery." not in [s.text for s in plain.sentences]
 
 
 @pytest.mark.slow
