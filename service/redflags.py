@@ -295,6 +295,8 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\b(?:stomache|stomch|stomac)\b", "stomach"),
         (r"\b(?:nausious|nauseus|nautious|nauseaus)\b", "nauseous"),
         (r"\b(?:shoulda|shoudler|sholder|shouldr)\b", "shoulder"),
+        # Lay names of a body part every chest rule leans on.
+        (r"\b(?:breast ?bone|sternum)\b", "chest"),
         (r"\s+", " "),
     )
 )
@@ -409,7 +411,7 @@ _WITH_ME: Final = re.compile(
 # Signs that the other person is with the user now, so their symptoms count ("should we lift him", "his neck").
 _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
-    r"|wake|leave|let) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
+    r"|wake|leave|let|give) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
     r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
     r"|(?:hes|shes) (?:been|got|not|now|so|really)"
     # "his wrist", but not "help her back pain": there the user asks how to care for someone, not what is wrong now.
@@ -422,7 +424,7 @@ _PRESENCE: Final = re.compile(
     r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
-    r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
+    r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went |gone |turned |going |turning )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
     r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
 _INFO_CUE: Final = re.compile(
@@ -435,7 +437,7 @@ _INFO_CUE: Final = re.compile(
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
     r"|list of|examples? of"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
-    r"|how (?:to|do i|can i|would i|will i|should i|do you|can you) (?:tell|know|check)"
+    r"|how (?:to|do|can|would|will|should|could) (?:i |you |we |they )?(?:tell|know|check|spot|recogni[sz]e)"
     r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*)\b"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
