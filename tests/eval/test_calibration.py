@@ -8,6 +8,7 @@ import pytest
 
 from eval.answers import evaluate_answers
 from eval.calibrate import FEATURE_SETS, Calibration, calibrate, scored_questions
+from eval.gate import check_gate, load_thresholds
 from eval.questions import LabelledQuestion
 from index import SearchIndex
 from service.abstention import DEFAULT_ABSTENTION
@@ -44,16 +45,12 @@ def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Cal
 
 
 def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -> None:
+    """The answer bounds of the CI gate (``eval/thresholds.toml``, the one place they are set) on the tuning split."""
     report = evaluate_answers(index, load_catalogue(), QASettings(), split="tune")
-    assert report.citation_integrity_answered.value == 1.0
-    assert report.first_citation_right.value >= 0.85, report.failures
-    assert report.answered_in_scope.value >= 0.95
-    # 26/27 with the dose rule and the red_flag feature (eval/thresholds.toml); 23/27 before.
-    assert report.declined_out_of_scope.value >= 0.92
-    recall = report.red_flag_recall_at_level
-    assert recall["emergency"].value == 1.0 and recall["urgent"].value >= 0.9, report.failures
-    assert report.red_flag_under_triage["emergency"].hits == 0, report.failures
-    assert report.false_alarms["benign"].value == 0.0
+    prefix = "corpus.tune.answers."
+    bounds = {kind: {k: v for k, v in b.items() if k.startswith(prefix)} for kind, b in load_thresholds().items()}
+    assert bounds["min"] and bounds["max"]
+    assert check_gate({"corpus.tune": {"answers": report.rates()}}, bounds) == [], report.failures
 
 
 def test_requests_declined_by_rule_are_left_out_of_the_calibration() -> None:
