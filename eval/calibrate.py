@@ -20,8 +20,11 @@ Steps, all deterministic:
 2. That model is fitted on all tuning questions and its weights converted to the raw feature scale.
 3. The threshold maximises Youden's J (in-scope answered minus out-of-scope answered) on the ROC
    curve of the fitted model's confidences, among the thresholds that answer at least
-   ``MIN_ANSWER_RATE`` of the in-scope tuning questions (declining a question the articles answer is
-   the costlier error for a reader: they get nothing; the product target is 0.95).
+   ``MIN_ANSWER_RATE`` of the in-scope tuning questions and of the answerable ones among them (declining a
+   question the articles answer is the costlier error for a reader: they get nothing; the product target
+   is 0.95). The answerable ones count apart because the red-flag feature lifts red-flag and look-alike
+   questions over any threshold: without it, a threshold could decline everyday questions and still answer
+   95% of all in-scope ones.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class ThresholdRow:
     threshold: float
     answered_in_scope: float
     declined_out_of_scope: float
+    answered_answerable: float
 
     @property
     def youden_j(self) -> float:
@@ -107,12 +111,13 @@ class Calibration:
             )
         lines += [
             "",
-            f"threshold  answered in scope  declined out of scope  Youden J   (eligible: answered >= {MIN_ANSWER_RATE})",
+            "threshold  answered in scope  answered, answerable  declined out of scope  Youden J"
+            f"   (eligible: both answered >= {MIN_ANSWER_RATE})",
         ]
         for point in self.roc:
             mark = "*" if point.threshold == self.model.threshold else " "
             lines.append(
-                f"{mark} {point.threshold:.4f} {point.answered_in_scope:18.3f} "
+                f"{mark} {point.threshold:.4f} {point.answered_in_scope:18.3f} {point.answered_answerable:21.3f} "
                 f"{point.declined_out_of_scope:22.3f} {point.youden_j:9.3f}"
             )
         return lines
@@ -144,8 +149,10 @@ def calibrate(index: SearchIndex, settings: QASettings, catalogue: RedFlagCatalo
     every = tuple(dict.fromkeys(name for subset in FEATURE_SETS for name in subset))
     matrix = feature_matrix(questions, index, settings, every, catalogue or load_catalogue())
     labels = np.array([q.in_scope for q in questions])
+    answerable = np.array([q.kind == "answerable" for q in questions])
     scores = [
-        _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels) for subset in FEATURE_SETS
+        _out_of_fold(subset, matrix[:, [every.index(name) for name in subset]], labels, answerable)
+        for subset in FEATURE_SETS
     ]
     chosen = max(scores, key=lambda s: (round(s.cv_auc, 3), round(s.cv_youden_j, 3), -len(s.features))).features
     x = matrix[:, [every.index(name) for name in chosen]]
@@ -158,7 +165,8 @@ def calibrate(index: SearchIndex, settings: QASettings, catalogue: RedFlagCatalo
     fpr, tpr, observed = roc_curve(labels, confidences)
     # roc_curve's thresholds are observed confidences; answer at >= threshold, so step just below it.
     thresholds = [float(np.round(t - 1e-4, 4)) if np.isfinite(t) else 1.0 for t in observed]
-    best = _operating_point(tpr, fpr)
+    answerable_rate = _answer_rates(confidences[answerable], observed)
+    best = _operating_point(tpr, fpr, answerable_rate)
     model = AbstentionModel(chosen, unthresholded.weights, bias, threshold=thresholds[best])
     answered = confidences >= model.threshold
     return Calibration(
@@ -168,29 +176,41 @@ def calibrate(index: SearchIndex, settings: QASettings, catalogue: RedFlagCatalo
         decline_rate_out_of_scope=float((~answered[~labels]).mean()),
         questions=len(questions),
         feature_sets=tuple(scores),
-        roc=tuple(ThresholdRow(t, float(tp), float(1 - fp)) for t, tp, fp in zip(thresholds, tpr, fpr, strict=True)),
+        roc=tuple(
+            ThresholdRow(t, float(tp), float(1 - fp), float(rate))
+            for t, tp, fp, rate in zip(thresholds, tpr, fpr, answerable_rate, strict=True)
+        ),
     )
 
 
-def _out_of_fold(features: tuple[str, ...], x: np.ndarray, labels: np.ndarray) -> FeatureSetScore:
+def _out_of_fold(
+    features: tuple[str, ...], x: np.ndarray, labels: np.ndarray, answerable: np.ndarray
+) -> FeatureSetScore:
     """Mean AUC and operating point of out-of-fold scores over ``CV_REPEATS`` shuffles of the folds."""
     rows = []
     for seed in range(CV_REPEATS):
         folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
         predicted = cross_val_predict(_pipeline(), x, labels, cv=folds, method="decision_function")
-        fpr, tpr, _ = roc_curve(labels, predicted)
-        point = _operating_point(tpr, fpr)
+        fpr, tpr, observed = roc_curve(labels, predicted)
+        point = _operating_point(tpr, fpr, _answer_rates(predicted[answerable], observed))
         rows.append((float(roc_auc_score(labels, predicted)), tpr[point] - fpr[point], tpr[point], 1 - fpr[point]))
     auc, youden_j, answered, declined = (float(v) for v in np.mean(rows, axis=0))
     return FeatureSetScore(features, auc, youden_j, answered, declined)
 
 
-def _operating_point(tpr: np.ndarray, fpr: np.ndarray) -> int:
-    """Index of the ROC point with the best Youden's J among those answering >= MIN_ANSWER_RATE in scope.
+def _answer_rates(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """For each threshold, the share of ``scores`` at or above it (answered)."""
+    return (scores[None, :] >= thresholds[:, None]).mean(axis=1)
+
+
+def _operating_point(tpr: np.ndarray, fpr: np.ndarray, answerable_rate: np.ndarray) -> int:
+    """Index of the ROC point with the best Youden's J among those answering >= MIN_ANSWER_RATE of the in-scope
+    questions and of the answerable ones (``answerable_rate``, per ROC point).
 
     The first of equal J is the highest threshold: it declines the most at the same answer rate.
     """
-    return int(np.argmax(np.where(tpr >= MIN_ANSWER_RATE, tpr - fpr, -np.inf)))
+    eligible = (tpr >= MIN_ANSWER_RATE) & (answerable_rate >= MIN_ANSWER_RATE)
+    return int(np.argmax(np.where(eligible, tpr - fpr, -np.inf)))
 
 
 def _pipeline() -> Pipeline:
