@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eval.answers import evaluate_answers
-from eval.calibrate import FEATURE_SETS, Calibration, calibrate, scored_questions
+from eval.calibrate import FEATURE_SETS, Calibration, _answer_rates, _operating_point, calibrate, scored_questions
 from eval.gate import check_gate, load_thresholds
 from eval.questions import LabelledQuestion
 from index import SearchIndex
@@ -81,3 +82,12 @@ def test_the_calibration_table_marks_the_chosen_feature_set_and_threshold(calibr
     assert " + ".join(result.model.features) in chosen[0]
     assert f"{result.threshold:.4f}" in chosen[1]
     assert {s.features for s in result.feature_sets} == set(FEATURE_SETS)
+
+
+def test_a_threshold_that_declines_everyday_questions_is_not_eligible() -> None:
+    """The best J at 95% of all in-scope questions loses when it answers under 95% of the answerable ones."""
+    tpr = np.array([0.5, 0.95, 0.97, 1.0])
+    fpr = np.array([0.0, 0.05, 0.15, 0.5])
+    assert _operating_point(tpr, fpr, np.array([0.5, 0.95, 0.97, 1.0])) == 1
+    assert _operating_point(tpr, fpr, np.array([0.4, 0.90, 0.96, 1.0])) == 2
+    assert list(_answer_rates(np.array([0.2, 0.6, 0.9]), np.array([1.0, 0.6, 0.1]))) == pytest.approx([0, 2 / 3, 1])
