@@ -13,7 +13,7 @@ defaults and prints, for each value, what a reader of the answers would check:
 The default of each weight is the value on its row marked ``*``: the best on ``first right``, then on
 ``expected``, then on ``cited relevant``, among values that lower neither ``any right`` (an existing
 corpus figure) nor ``cited relevant`` by more than 0.01 (weights were re-swept until no single change
-improved on that order); a tie goes to the value with fewer sentences per answer. ``--weight NAME`` sweeps
+improved on that order); a tie goes to the value with fewer sentences per answer, then to the smaller value. ``--weight NAME`` sweeps
 one weight only. ``max_list_items`` is not chosen this way: list answers are required (issue 12); its rows show
 what they cost on these figures.
 With ``--mediqa``, each row also shows ``mediqa first``: on MEDIQA's tuning split (86 real consumer

@@ -166,7 +166,7 @@ class QASettings:
     length_cap_factor: float = 1.5
     abstention: AbstentionModel = DEFAULT_ABSTENTION
     abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
-    mmr_lambda: float = 0.75
+    mmr_lambda: float = 0.9
     relevance_margin: float = 0.12
     support_margin: float = 0.15
     duplicate_similarity: float = 0.85
