@@ -84,12 +84,17 @@ _INSTRUCTIONS = re.compile(
 _DOSE_REQUESTS = re.compile(
     r"\bhow\s+(?:many|much)\s+(?:mg|mgs|milligrams?|mcg|micrograms?|ml|millilit(?:re|er)s?|tablets?|pills?"
     r"|capsules?|doses?|puffs?|drops?)\b"
-    # "how much ibuprofen can i take", not "how much time / rest / weight should i take".
-    r"|\bhow\s+much\s+(?!(?:time|rest|weight|water|sleep|exercise|off)\b)\w+(?:\s+\w+)?\s+"
+    # "how much ibuprofen / how many co-codamol can i take", not "how much time / how many physio sessions
+    # should i have".
+    r"|\bhow\s+(?:much|many)\s+(?![\w-]*\s*(?:[\w-]+\s+)?(?:time|rest|weight|water|sleep|exercise|off|reps|sets"
+    r"|days?|weeks?|hours?|minutes?|times?|steps?|miles?|breaks?|sessions?|classes|lessons?|rounds?|laps?|kg|kilos?"
+    r"|pounds?|lbs)\b)[\w-]+(?:\s+[\w-]+)?\s+"
     r"(?:can|should|could|may|must|do)\s+(?:i|you|we|he|she|they|my\s+\w+)\s+(?:take|have|give|use)\b"
     r"|\b(?:max(?:imum)?|safe|daily|right|correct|recommended|usual|normal|starting|highest)\s+(?:dose|dosage)s?\b"
     r"|\b(?:what|which)\s+(?:dose|dosage|strength)\b|\bdosages?\b"
     r"|\bhow\s+often\s+(?:can|should|do)\s+(?:i|you|we|he|she|they)\s+(?:take|give)\b"
+    r"|\bhow\s+many\s+times\s+(?:a|per|each|in\s+a)\s+day\s+(?:can|should|could|may|must|do)\s+"
+    r"(?:i|you|we|he|she|they|my\s+\w+)\s+(?:take|have|give|use)\b"
     r"|\b\d+(?:\.\d+)?\s*(?:mg|mcg|milligrams?|micrograms?)\b",
     re.IGNORECASE,
 )

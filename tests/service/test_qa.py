@@ -183,6 +183,9 @@ def test_timings_are_set_on_a_new_answer_not_by_mutation(index: SearchIndex) -> 
         "what dosage of vitamin d for bone health",
         "how often can i take naproxen",
         "safe daily dose of glucosamine for knees?",
+        "how many naproxen can i have in a day",
+        "how many co-codamol should my dad take for his hip",
+        "how many times a day can i take tramadol",
     ],
 )
 def test_requests_for_a_medicine_dose_are_recognised(question: str) -> None:
@@ -199,6 +202,9 @@ def test_requests_for_a_medicine_dose_are_recognised(question: str) -> None:
         "is it ok to take paracetamol and ibuprofen together",
         "how many sets and reps for knee strengthening",
         "does a high dose of vitamin d help back pain",
+        "how many physio sessions should i have for a frozen shoulder",
+        "how many days should i take off work after a back strain",
+        "how many times a day should i do these stretches",
     ],
 )
 def test_questions_about_medicines_that_ask_no_dose_are_not_dose_requests(question: str) -> None:
