@@ -424,6 +424,9 @@ _PRESENCE: Final = re.compile(
     r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
+    # "my father ... he fell from the roof": the user tells what just happened to someone in their care.
+    r"|(?:he|she) (?:has |just |had )?(?:fell|fall|fallen|crashed|was hit|got hit|landed|was knocked)"
+    r"|this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago"
     r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went |gone |turned |going |turning )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
     r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
