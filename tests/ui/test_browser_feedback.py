@@ -113,14 +113,21 @@ def test_thumbs_down_with_reason_and_comment_is_stored_once(page: Page, ui_url: 
     form.wait_for(timeout=ANSWER_TIMEOUT_MS)
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+    selectbox = form.locator('[data-testid="stSelectbox"]')
     option = page.get_by_role("option", name="It doesn't answer my question")
-    for _ in range(5):  # a click that lands while Streamlit re-renders the form does not open the list
-        form.locator('[data-testid="stSelectbox"]').click()
+    for attempt in range(6):
+        # A click that lands while Streamlit re-renders the form does not open the list (a CI run saw five in a
+        # row), so clicks alternate with the keyboard (focus the combobox, arrow down), as a keyboard user opens it.
+        if attempt % 2 == 0:
+            selectbox.click()
+        else:
+            selectbox.get_by_role("combobox").focus()
+            page.keyboard.press("ArrowDown")
         try:
             option.wait_for(timeout=5_000)
             break
         except PlaywrightTimeoutError:
-            continue
+            page.keyboard.press("Escape")
     option.click()
     form.get_by_label("Anything else? (optional)").fill(COMMENT)
     assert "your question is stored" in form.inner_text()
@@ -168,8 +175,18 @@ def test_an_answer_copies_as_plain_text_with_numbered_sources(page: Page, ui_url
     page.get_by_text("Copy this answer as plain text").click()
     code = page.locator('[data-testid="stCode"]').first
     code.wait_for(timeout=ANSWER_TIMEOUT_MS)
-    code.hover()
-    code.locator("button").first.click()  # Streamlit's own copy button
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    copy = code.locator("button").first  # Streamlit's own copy button
+    for _ in range(5):  # while the expander animates open, the toolbar button moves and a click waits for it
+        code.hover()
+        try:
+            copy.click(timeout=5_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    else:
+        copy.click()
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert copied.startswith(f"Question: {KNEES}\n")
     assert body["answer"] in copied
