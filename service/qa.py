@@ -492,7 +492,7 @@ def _select(
         items = _list_items(intro, preferred, documents, settings)
         if items:
             return [_Chosen(intro), *(_Chosen(item, list_item=True) for item in items)]
-    support = _support(lead, pool, index, settings, follower=_next_in_section(lead, pool, documents))
+    support = _support(lead, pool, index, settings, follower=_next_in_paragraph(lead, pool, documents))
     # The lead first; then the rest of its article in article order; then other articles by relevance.
     doc_rank: dict[str, float] = {lead.sentence.doc_id: float("inf")}
     for candidate in support:
@@ -566,7 +566,7 @@ def _support(
     return [pool[i] for i in chosen[1:]]
 
 
-def _next_in_section(
+def _next_in_paragraph(
     lead: _Candidate, pool: list[_Candidate], documents: dict[str, Document | None]
 ) -> _Candidate | None:
     """The retrieved sentence right after the lead in the same paragraph of its article, or None."""
