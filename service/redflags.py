@@ -403,6 +403,15 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|osteopath|family|relatives?)s?\b"  # "my brothers leg": a possessive without its apostrophe
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
 )
+# Someone the user only knows of ("a guy at work", "saw on the news", "in a film"): never with the user, so these
+# open an other-person scope even where another cue says someone is present ("... his spine").
+_DISTANT_PERSON_CUE: Final = re.compile(
+    r"\b(?:a|an|this|some|one) (?:guy|bloke|man|woman|lady|girl|boy|lad|chap|fella)"
+    r" (?:(?:at|from) (?:my |our |the )?(?:work|gym|office|school|college|uni|club|church|job|class|team)"
+    r"|i (?:know|knew|heard of|heard about|read about|met))\b"
+    r"|\b(?:on|in) (?:the |a |an )?(?:news|tv|telly|radio|paper|papers|newspaper|film|movie|show|series|documentary|podcast"
+    r"|youtube|reddit|tiktok|instagram|facebook|forum)\b"
+)
 # "me and my partner", "my wife and i": the user is part of the subject.
 _WITH_ME: Final = re.compile(
     r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b"
@@ -424,6 +433,7 @@ _PRESENCE: Final = re.compile(
     r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
+    r"|(?:staying|living|lives|stays|sitting|lying|here) with (?:us|me)\b"
     # "my father ... he fell from the roof": the user tells what just happened to someone in their care.
     r"|(?:he|she) (?:has |just |had )?(?:fell|fall|fallen|crashed|was hit|got hit|landed|was knocked)"
     r"|this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago"
@@ -431,7 +441,8 @@ _PRESENCE: Final = re.compile(
     r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
 _INFO_CUE: Final = re.compile(
-    r"\b(?:what (?:is|are|does|do|causes|counts as|happens|would|should (?:you|someone|people|a person))|whats"
+    r"\b(?:what (?:(?:actually|exactly|even|really) )?(?:is|are|does|do|causes|counts as|happens|would|should (?:you|someone"
+    r"|people|a person))|whats|what signs"
     r"|how (?:do|can|would|does|is|are|common|likely) (?:you|someone|people|doctors|they|it|a person|one)"
     r"|why (?:do|does|would) (?:people|you|someone)|(?:read|reading|heard|hearing|learn\w*|asking|curious|wondering"
     r"|question|info\w*|article|articles|video|leaflet|poster|essay|project|presentation|assignment|lecture|course"
@@ -526,10 +537,10 @@ def _find_scopes(text: str) -> _Scopes:
         and _ABOUT_MEANING.search(sentence.group())
         and not _SELF.search(sentence.group())
     ]
-    others: list[tuple[int, int]] = []
+    others = [(cue.end(), _walk_forward(tokens, cue.end(), "other")) for cue in _DISTANT_PERSON_CUE.finditer(text)]
     if _PRESENCE.search(text) is None:
         with_me = [m.span() for m in _WITH_ME.finditer(text)]
-        others = [
+        others += [
             (cue.end(), _walk_forward(tokens, cue.end(), "other"))
             for cue in _OTHER_PERSON_CUE.finditer(text)
             if not any(lo < cue.end() and cue.start() < hi for lo, hi in with_me)
