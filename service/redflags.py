@@ -434,6 +434,7 @@ _PRESENCE: Final = re.compile(
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
     r"|(?:staying|living|lives|stays|sitting|lying|here) with (?:us|me)\b"
+    r"|(?:hes|shes|theyre|he is|she is|they are) (?:still |just )?(?:lying|laying|stuck|trapped|on the (?:floor|ground))"
     # "my father ... he fell from the roof": the user tells what just happened to someone in their care.
     r"|(?:he|she) (?:has |just |had )?(?:fell|fall|fallen|crashed|was hit|got hit|landed|was knocked)"
     r"|this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago"
