@@ -383,10 +383,13 @@ _BACKWARD_NEGATION_CUE: Final = re.compile(
 _RESOLVED_CUE: Final = re.compile(
     r"\b(?:(?:its|it has|it is|that has|thats|which has|they have|theyve|has|have|is|are|both) (?:all |now |since )?"
     r"(?:gone|passed|cleared|settled|resolved|stopped|over|better)(?: away| off)?"
-    r"|(?:went|gone|passed|wore) (?:away|off)|cleared up|(?:all )?gone now|back to normal)\b"
+    r"|(?:went|gone|passed|wore) (?:away|off)|cleared up|(?:all )?gone now|back to normal"
+    r"|(?:fully |completely |totally )?recovered(?: now)?|(?:gone|over|clear) (?:for )?(?:\d+|a|two|three|several) (?:days|weeks|months))\b"
     # Only where the clause ends there: "my legs have gone numb" is a symptom, "its gone now" is not.
     r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
 )
+# "had a high fever, but fully recovered now": the whole sentence before it is over, commas and all.
+_FULL_RECOVERY: Final = re.compile(r"\b(?:fully|completely|totally) (?:recovered|better|over it)\b|\brecovered (?:fully|completely)\b")
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
 # better" resolves the back alone.
@@ -421,11 +424,11 @@ _WITH_ME: Final = re.compile(
 _PRESENCE: Final = re.compile(
     r"\b(?:(?:should|do|can|shall|must) (?:we|i) (?:\w+ )?(?:move|lift|carry|drive|take|get|sit|lie|lay|put|roll|turn"
     r"|wake|leave|let|give) (?:him|her|them)|cant (?:wake|rouse|move|get) (?:him|her|them)"
-    r"|(?:he|she)(?: is|s)? (?:says|saying|said|keeps|cant|wont|isnt|just|complaining|screaming|crying)"
+    r"|(?:he|she)(?: is|s)? (?:says|saying|keeps|cant|wont|isnt|just|complaining|whinging|whining|moaning|groaning|wincing|limping|hobbling|struggling|screaming|crying)"
     r"|(?:hes|shes) (?:been|got|not|now|so|really)"
     # "his wrist", but not "help her back pain": there the user asks how to care for someone, not what is wrong now.
     r"|(?<!help )(?<!helping )(?<!ease )(?<!relieve )(?<!for )(?<!about )(?<!treat )(?<!massage )(?<!massaging )"
-    r"(?:his|her) (?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    r"(?:his|her) (?:(?:lower|upper|mid|middle|left|right|bad) )?(?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
@@ -454,6 +457,12 @@ _INFO_CUE: Final = re.compile(
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
     r"|how (?:to|do|can|would|will|should|could) (?:i |you |we |they )?(?:tell|know|check|spot|recogni[sz]e)"
     r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*)\b"
+)
+# A sign in a condition about the future ("if my sciatica ever gets into both legs"): hypothetical to the end of its
+# clause, which "now", "but" or "today" also ends.
+_CONDITIONAL: Final = re.compile(
+    r"\b(?:if|when|once) (?:my |your |his |her |the |it |this |that |i |you )?\w+ (?:ever|were to|should ever|ever starts? to)"
+    r"\b(?:(?! (?:now|but|today|tonight|this morning|and now)\b)[^.;!?,])*"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
 _SENTENCE: Final = re.compile(r"[^.!?;]+")
@@ -531,6 +540,7 @@ def _find_scopes(text: str) -> _Scopes:
             # with the cue, while "have" in "dont have cancer" is negated.
             forward.append((cue.start() + 1, _walk_forward(tokens, cue.end(), "negation")))
     forward += [(cue.end(), _walk_forward(tokens, cue.end(), "info")) for cue in _INFO_CUE.finditer(text)]
+    forward += [cue.span() for cue in _CONDITIONAL.finditer(text)]
     forward += [
         sentence.span()
         for sentence in _SENTENCE.finditer(text)
@@ -551,6 +561,11 @@ def _find_scopes(text: str) -> _Scopes:
         (_walk_back_resolved(tokens, cue.start(), cue.group()), cue.start())
         for cue in _RESOLVED_CUE.finditer(text)
         if not _NOT_BEFORE.search(text, 0, cue.start())  # "it hasnt gone away" is not resolved
+    ]
+    backward += [
+        (max(text.rfind(mark, 0, cue.start()) for mark in ".;!?") + 1, cue.start())
+        for cue in _FULL_RECOVERY.finditer(text)
+        if not _NOT_BEFORE.search(text, 0, cue.start())  # "not fully recovered" is not over
     ]
     not_past = [m.span() for m in _PAST_PSEUDO.finditer(text)]
     past = [
