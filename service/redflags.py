@@ -389,7 +389,9 @@ _RESOLVED_CUE: Final = re.compile(
     r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
 )
 # "had a high fever, but fully recovered now": the whole sentence before it is over, commas and all.
-_FULL_RECOVERY: Final = re.compile(r"\b(?:fully|completely|totally) (?:recovered|better|over it)\b|\brecovered (?:fully|completely)\b")
+_FULL_RECOVERY: Final = re.compile(
+    r"\b(?:fully|completely|totally) (?:recovered|better|over it)\b|\brecovered (?:fully|completely)\b"
+)
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
 # better" resolves the back alone.
