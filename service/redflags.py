@@ -390,7 +390,7 @@ _RESOLVED_CUE: Final = re.compile(
 )
 # "had a high fever, but fully recovered now": the whole sentence before it is over, commas and all.
 _FULL_RECOVERY: Final = re.compile(
-    r"\b(?:fully|completely|totally) (?:recovered|better|over it)\b|\brecovered (?:fully|completely)\b"
+    r"\b(?:fully|completely|totally) (?:recovered|better|over it|healed)\b|\b(?:recovered|healed) (?:fully|completely|up)\b"
 )
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
@@ -417,6 +417,12 @@ _DISTANT_PERSON_CUE: Final = re.compile(
     r"|\b(?:on|in) (?:the |a |an )?(?:news|tv|telly|radio|paper|papers|newspaper|film|movie|show|series|documentary|podcast"
     r"|youtube|reddit|tiktok|instagram|facebook|forum)\b"
 )
+# A pet as the subject ("my dachshund slipped a disc and his back legs are wobbly"): its signs are not a person's.
+_ANIMAL_SUBJECT: Final = re.compile(
+    r"\b(?:my|our|the) (?:dog|puppy|pup|cat|kitten|dachshund|labrador|spaniel|terrier|collie|greyhound|pet|rabbit|bunny)"
+    r"(?:s|s has|s is| has| is| was| had| slipped| hurt| injured| cant| wont| keeps)\b"
+)
+_FIRST_PERSON_WORD: Final = re.compile(r"\b(?:i|im|ive|id|me|my|myself)\b")
 # "me and my partner", "my wife and i": the user is part of the subject.
 _WITH_ME: Final = re.compile(
     r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b"
@@ -458,16 +464,20 @@ _INFO_CUE: Final = re.compile(
     r"|list of|examples? of"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
     r"|how (?:to|do|can|would|will|should|could) (?:i |you |we |they )?(?:tell|know|check|spot|recogni[sz]e)"
-    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*)\b"
+    r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*"
+    r"|(?:scared|afraid|worried|frightened|terrified|paranoid|anxious|nervous) (?:of|about) (?:getting|developing|catching"
+    r"|ending up with)|(?:how (?:do|can|should|would|could) (?:i|we|you) |how to |ways? to |tips? (?:to|for) |best way to )"
+    r"(?:avoid|prevent|reduce the (?:risk|chance) of|lower the (?:risk|chance) of|stop (?:myself )?getting))\b"
 )
-# A sign in a condition about the future ("if my sciatica ever gets into both legs"): hypothetical to the end of its
-# clause, which "now", "but" or "today" also ends.
+# A sign in a condition about the future ("if my sciatica ever gets into both legs", "say my knee blew up ..."):
+# hypothetical to the end of its clause, which "now", "but" or "today" also ends.
 _CONDITIONAL: Final = re.compile(
-    r"\b(?:if|when|once) (?:my |your |his |her |the |it |this |that |i |you )?\w+ (?:ever|were to|should ever|ever starts? to)"
-    r"\b(?:(?! (?:now|but|today|tonight|this morning|and now)\b)[^.;!?,])*"
+    r"(?:\b(?:if|when|once) (?:my |your |his |her |the |it |this |that |i |you )?\w+ (?:ever|were to|should ever|ever starts? to)"
+    r"|(?:^|(?<=[.!?] ))(?:say|suppose|supposing|imagine|lets say|let us say|what if))\b(?:(?! (?:now|but|today|tonight|this morning|and now)\b)[^.;!?,])*"
 )
 # "is numbness in the groin a sign of cauda equina?": a question about what a symptom means, with no "i" or "my".
 _SENTENCE: Final = re.compile(r"[^.!?;]+")
+_SENTENCE_END: Final = re.compile(r"[.!?;]")
 _GENERIC_OPENER: Final = re.compile(r"\s*(?:is|are|does|do|can|could|would|will|what|whats|how|when|which)\b")
 _ABOUT_MEANING: Final = re.compile(
     r"\b(?:signs?|symptoms?|mean|means|meaning|causes?|caused|red flags?|warning|linked|related|associated|common"
@@ -551,6 +561,7 @@ def _find_scopes(text: str) -> _Scopes:
         and not _SELF.search(sentence.group())
     ]
     others = [(cue.end(), _walk_forward(tokens, cue.end(), "other")) for cue in _DISTANT_PERSON_CUE.finditer(text)]
+    others += [(cue.end(), _animal_scope_end(text, cue.end())) for cue in _ANIMAL_SUBJECT.finditer(text)]
     if _PRESENCE.search(text) is None:
         with_me = [m.span() for m in _WITH_ME.finditer(text)]
         others += [
@@ -576,6 +587,16 @@ def _find_scopes(text: str) -> _Scopes:
         if not any(lo <= cue.start() < hi for lo, hi in not_past)
     ]
     return _Scopes(forward=tuple(forward), others=tuple(others), backward=tuple(backward), past=tuple(past))
+
+
+def _animal_scope_end(text: str, position: int) -> int:
+    """The end of the sentence, or the user's own first word after ``position``, whichever is first."""
+    ends = [
+        match.start()
+        for match in (_SENTENCE_END.search(text, position), _FIRST_PERSON_WORD.search(text, position))
+        if match
+    ]
+    return min(ends, default=len(text))
 
 
 def _walk_forward(tokens: _Tokens, position: int, kind: _ScopeKind) -> int:
