@@ -10,6 +10,16 @@ from typing import Any, Literal, get_args
 QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "questions.jsonl"
 Kind = Literal["answerable", "out_of_scope", "red_flag", "benign"]
 Split = Literal["tune", "heldout"]
+# The batches of questions.jsonl (eval/data/README.md), by id: each was written before the detector saw it.
+BATCHES: tuple[tuple[str, int, int], ...] = (
+    ("q001-q198", 1, 198),
+    ("q199-q307", 199, 307),
+    ("q308-q403", 308, 403),
+    ("q404-q501", 404, 501),
+    ("q502-q593", 502, 593),
+    ("q594-q676", 594, 676),
+    ("q677-q758", 677, 758),
+)
 
 
 @dataclass(frozen=True)
