@@ -7,8 +7,10 @@ flagged only as urgent, and questions of the other kinds with any flag. ``health
 per-split totals through the whole answer path; this table splits them by batch, so the rows of a batch
 measured before its tuning misses were read are the honest estimate of wording nobody tuned on.
 
-``--detector-at REV`` runs the detector of an earlier commit (``service/redflags.py`` and
-``service/redflags.yaml`` as git has them at REV) on today's questions: the "before" rows of the README.
+By default a question no rule flags goes on to the learned backstop (``service/redflag_backstop.py``), as in
+``/v1/ask``; ``--rules-only`` leaves it out. ``--detector-at REV`` runs the rules of an earlier commit
+(``service/redflags.py`` and ``service/redflags.yaml`` as git has them at REV) on today's questions, without the
+backstop: the "before" rows of the README.
 
 It reads held-out questions to report them; nothing here chooses a setting.
 """
@@ -117,10 +119,34 @@ def _catalogue_at(revision: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=Path, default=QUESTIONS_FILE, help="labelled questions (JSONL)")
-    parser.add_argument("--detector-at", metavar="REV", help="use the detector of this git commit")
+    parser.add_argument("--detector-at", metavar="REV", help="use the rules of this git commit (no backstop)")
+    parser.add_argument("--rules-only", action="store_true", help="leave the learned backstop out")
     args = parser.parse_args(argv)
+    questions = load_questions(args.questions)
     detect = detector_at(args.detector_at)
-    sys.stdout.write("\n".join(batch_rows(load_questions(args.questions), detect)) + "\n")
+    if not (args.rules_only or args.detector_at):
+        detect = with_backstop(detect, [q.question for q in questions])
+    sys.stdout.write("\n".join(batch_rows(questions, detect)) + "\n")
+
+
+def with_backstop(rules: Detector, texts: Sequence[str]) -> Detector:
+    """The rules, then the shipped backstop for a question they leave unflagged (vectors embedded up front)."""
+    from service.config import Settings
+    from service.qa import DEFAULT_BACKSTOP
+    from service.redflags import load_catalogue
+
+    embedder = Settings().embedder()
+    vectors = dict(zip(texts, embedder.embed_queries(list(texts)), strict=True))
+    catalogue = load_catalogue()
+
+    def detect(question: str) -> Sequence[str]:
+        levels = rules(question)
+        if levels or DEFAULT_BACKSTOP is None:
+            return levels
+        flags = DEFAULT_BACKSTOP.flags(vectors[question], catalogue, model=embedder.fingerprint)
+        return [flag.level for flag in flags]
+
+    return detect
 
 
 if __name__ == "__main__":

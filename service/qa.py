@@ -27,6 +27,7 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from index import Document, Hit, SearchIndex, SentenceRecord
 from service.abstention import DEFAULT_ABSTENTION, AbstentionModel
+from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop, load_backstop
 from service.redflags import RedFlag, RedFlagCatalogue, detect_red_flags
 from service.text import strip_invisible
 
@@ -53,6 +54,8 @@ NOT_A_QUESTION = (
 # From 'healthqa calibrate --write' on the tuning questions (service/abstention.json); re-run it when the
 # corpus, the model or the chunker changes (tests/eval/test_calibration.py fails when this drifts).
 DEFAULT_ABSTAIN_THRESHOLD = DEFAULT_ABSTENTION.threshold
+# Shipped with the service; absent only while `python -m eval.redflag_backstop --write` makes the first one.
+DEFAULT_BACKSTOP = load_backstop() if BACKSTOP_FILE.is_file() else None
 _TERMINAL = (".", "!", "?", '"', "”", ")")
 # Sentences that lean on the one before them read badly on their own.
 _DANGLING_START = re.compile(r"^(?:this|that|these|those|it|they|such|also|however|but|and|so|then)\b", re.IGNORECASE)
@@ -137,6 +140,8 @@ class QASettings:
             factor, so one long lead sentence does not make a one-sentence answer; beyond it, never.
             1.5 is kept from the first version: no tuning figure moves between 1.0 and 2.
         abstention: The calibrated abstention model (``service/abstention.json``).
+        backstop: The learned red-flag backstop (``service/redflag_backstop.json``), consulted when no rule
+            fires; None turns it off.
         abstain_threshold: Below this confidence (``abstention``'s estimate that the articles cover the
             question) the service abstains; default from ``healthqa calibrate``.
         mmr_lambda: Relevance vs. novelty trade-off of maximal marginal relevance.
@@ -170,6 +175,7 @@ class QASettings:
     max_answer_chars: int = 700
     length_cap_factor: float = 1.5
     abstention: AbstentionModel = DEFAULT_ABSTENTION
+    backstop: RedFlagBackstop | None = DEFAULT_BACKSTOP
     abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
     mmr_lambda: float = 0.9
     relevance_margin: float = 0.12
@@ -334,6 +340,10 @@ def answer_question(
         )
     query_vector = index.embed_query(question)
     lap("embed")
+    if not red_flags:  # the backstop reads the embedding, so it runs once the question is embedded
+        red_flags = backstop_flags(query_vector, index, catalogue, settings)
+        timings["red_flags"] = round(timings["red_flags"] + (time.perf_counter() - clock) * 1000, 3)
+        clock = time.perf_counter()
     hits = index.search(question, k=k or settings.k, mode="hybrid", query_vector=query_vector)
     lap("search")
     candidates = _candidates(question, hits, index, query_vector, settings)
@@ -373,10 +383,20 @@ def coverage_features(
     question: str, index: SearchIndex, *, settings: QASettings, catalogue: RedFlagCatalogue
 ) -> dict[str, float]:
     """The abstention model's features for a question, as ``answer_question`` computes them (for calibration)."""
-    red_flags = detect_red_flags(question, catalogue)
+    red_flags = tuple(detect_red_flags(question, catalogue))
     query_vector = index.embed_query(question)
+    red_flags = red_flags or backstop_flags(query_vector, index, catalogue, settings)
     hits = index.search(question, k=settings.k, mode="hybrid", query_vector=query_vector)
     return abstention_features(_candidates(question, hits, index, query_vector, settings), hits, red_flags)
+
+
+def backstop_flags(
+    query_vector: np.ndarray, index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings
+) -> tuple[RedFlag, ...]:
+    """The learned backstop's flag for a question no rule flagged (silent with another embedding model)."""
+    if settings.backstop is None:
+        return ()
+    return settings.backstop.flags(query_vector[0], catalogue, model=index.embedder.fingerprint)
 
 
 def abstention_features(

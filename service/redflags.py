@@ -23,7 +23,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, cast
 
@@ -86,10 +86,13 @@ class RedFlagRule:
 
 @dataclass(frozen=True)
 class RedFlagCatalogue:
-    """The loaded catalogue: its schema version and its rules, in file order."""
+    """The loaded catalogue: its schema version, its rules in file order, and ``similar``: per level, the flag the
+    learned backstop raises (``service/redflag_backstop.py``) when a question reads like a warning sign that no rule
+    matched."""
 
     version: int
     rules: tuple[RedFlagRule, ...]
+    similar: Mapping[Level, RedFlag] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -121,7 +124,7 @@ def load_catalogue(path: Path | None = None) -> RedFlagCatalogue:
         raise RedFlagCatalogueError(f"{path}: not valid YAML: {exc}") from exc
     where = str(path)
     data = _mapping(raw, where)
-    _check_keys(data, required=("version", "rules"), optional=("terms",), where=where)
+    _check_keys(data, required=("version", "rules"), optional=("terms", "similar"), where=where)
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RedFlagCatalogueError(f"{where}: version must be a positive integer, got {version!r}")
@@ -135,7 +138,33 @@ def load_catalogue(path: Path | None = None) -> RedFlagCatalogue:
         if any(seen.id == rule.id for seen in rules):
             raise RedFlagCatalogueError(f"{where}: rule {rule.id!r}: id is used by more than one rule")
         rules.append(rule)
-    return RedFlagCatalogue(version=version, rules=tuple(rules))
+    similar = _parse_similar(data.get("similar", {}), where)
+    if any(rule.id == flag.rule for rule in rules for flag in similar.values()):
+        raise RedFlagCatalogueError(f"{where}: similar: an id is also a rule's id")
+    return RedFlagCatalogue(version=version, rules=tuple(rules), similar=similar)
+
+
+def _parse_similar(raw: object, where: str) -> dict[Level, RedFlag]:
+    """``similar: {emergency: {id, message, source}, urgent: {...}}``: what the learned backstop says."""
+    similar: dict[Level, RedFlag] = {}
+    for level, item in _mapping(raw, f"{where}: similar").items():
+        label = f"{where}: similar.{level}"
+        if level not in LEVELS:
+            raise RedFlagCatalogueError(f"{label}: level must be one of {', '.join(LEVELS)}")
+        entry = _mapping(item, label)
+        _check_keys(entry, required=("id", "message", "source"), optional=(), where=label)
+        flag_id = _text(entry["id"], f"{label}.id")
+        if not _RULE_ID.fullmatch(flag_id):
+            raise RedFlagCatalogueError(f"{label}.id: must be lowercase words joined by hyphens, got {flag_id!r}")
+        similar[level] = RedFlag(
+            level=level,
+            rule=flag_id,
+            message=_text(entry["message"], f"{label}.message"),
+            source=_text(entry["source"], f"{label}.source"),
+        )
+        if not similar[level].source.startswith("https://"):
+            raise RedFlagCatalogueError(f"{label}.source: must be an https:// address")
+    return similar
 
 
 def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str]) -> RedFlagRule:
@@ -406,7 +435,10 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|auntie|cousin|colleague|coworker|boss|neighbou?r|flatmate|roommate|housemate|client|patients?|fiancee?"
     r"|in laws?|stepdad|stepmum|stepmom|niece|nephew|teammate|doctor|gp|physio|nurse|consultant|surgeon|chiro"
     r"|osteopath|family|relatives?)s?\b"  # "my brothers leg": a possessive without its apostrophe
-    r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|they|him|them|others|everyone|you|your|yourself)\b"
+    r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|him|them|others|everyone|you|your|yourself)\b"
+    # "they found ... on a scan", "they said": clinicians telling the user about the user.
+    r"|\bthey\b(?! (?:found|said|told|diagnosed|think|thought|reckon|saw|spotted|picked|checked|scanned|did|want|wanted"
+    r"|gave|put|took|sent|referred|called|named|confirmed|suspect\w*)\b)"
 )
 # Someone the user only knows of ("a guy at work", "saw on the news", "in a film"): never with the user, so these
 # open an other-person scope even where another cue says someone is present ("... his spine").
@@ -446,6 +478,9 @@ _PRESENCE: Final = re.compile(
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
     r"|(?:staying|living|lives|stays|sitting|lying|here) with (?:us|me)\b"
     r"|(?:hes|shes|theyre|he is|she is|they are) (?:still |just )?(?:lying|laying|stuck|trapped|on the (?:floor|ground))"
+    # Where someone the user is watching is now: "has been sat on the commode", "is in the bath".
+    r"|(?:has|have|s) been (?:sat |sitting |lying |laid up |stuck )?(?:on|in) (?:the|a) (?:commode|toilet|loo|floor|bed|sofa|couch"
+    r"|chair|armchair|bath)|(?:is|s) (?:in|on) the (?:bath|shower|loo|toilet|commode|floor)"
     # "my father ... he fell from the roof": the user tells what just happened to someone in their care.
     r"|(?:he|she) (?:has |just |had )?(?:fell|fall|fallen|crashed|was hit|got hit|landed|was knocked)"
     r"|this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago"

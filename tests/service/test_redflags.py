@@ -581,21 +581,25 @@ def tune_questions() -> list[dict[str, object]]:
 
 
 def test_tune_split_recall_at_level_and_false_alarms() -> None:
-    """Strict, as the eval gate counts it: an emergency needs an emergency flag, an urgent question at least urgent."""
-    rows = tune_questions()
-    red = [row for row in rows if row["kind"] == "red_flag"]
-    assert red, "the tune split has red-flag questions"
-    below_level = []
-    for row in red:
-        flags = detect_red_flags(str(row["question"]), CATALOGUE)
-        if not flags or RANK[flags[0].level] > RANK[str(row["red_flag_level"])]:
-            below_level.append(row["id"])
-    assert below_level == [], "every red-flag question is flagged at its level or higher"
+    """Strict, as the eval gate counts it (an emergency needs an emergency flag, an urgent question at least urgent):
+    the rules alone meet the gate's tuning bounds (``eval/thresholds.toml``, the one place they are set); the learned
+    backstop only adds to them."""
+    from eval.gate import load_thresholds
 
-    benign_flagged = [row["id"] for row in rows if row["kind"] == "benign" and rules_for(str(row["question"]))]
-    assert benign_flagged == []
-    answerable = [row for row in rows if row["kind"] == "answerable"]
-    false_alarms = [row["id"] for row in answerable if rules_for(str(row["question"]))]
-    assert len(false_alarms) <= 0.02 * len(answerable), false_alarms
-    out_of_scope = [row["id"] for row in rows if row["kind"] == "out_of_scope" and rules_for(str(row["question"]))]
-    assert out_of_scope == []
+    bounds = load_thresholds()
+    prefix = "corpus.tune.answers."
+    rows = tune_questions()
+    for level in ("emergency", "urgent"):
+        red = [row for row in rows if row["kind"] == "red_flag" and row["red_flag_level"] == level]
+        assert red, f"the tune split has {level} questions"
+        below_level = [
+            row["id"]
+            for row in red
+            if not (flags := detect_red_flags(str(row["question"]), CATALOGUE)) or RANK[flags[0].level] > RANK[level]
+        ]
+        floor = bounds["min"][f"{prefix}red_flag_recall_at_level.{level}"]
+        assert 1 - len(below_level) / len(red) >= floor, below_level
+    for kind in ("benign", "answerable", "out_of_scope"):
+        questions = [row for row in rows if row["kind"] == kind]
+        fired = [row["id"] for row in questions if rules_for(str(row["question"]))]
+        assert len(fired) / len(questions) <= bounds["max"][f"{prefix}false_alarms.{kind}"], fired

@@ -1,0 +1,200 @@
+"""Choose and train the red-flag backstop (``service/redflag_backstop.py``) on the tuning questions only.
+
+``python -m eval.redflag_backstop`` prints the table the settings were chosen from; ``--write`` also fits the
+chosen models on all the training examples and stores them in ``service/redflag_backstop.json``.
+
+Training examples: every tuning question (red flags against benign look-alikes, answerable and out-of-scope
+questions) and the catalogue's test phrases (red flags, at their rule's level) and negative phrases. Held-out
+questions are never read.
+
+How the settings are chosen, all deterministic:
+1. Out of batch. The tuning questions come in batches, each written by someone who had not seen the detector
+   (``eval.questions.BATCHES``); new wording arrives the same way. For each batch, both models are fitted on the
+   other batches and the catalogue phrases and score that batch, so every tuning question gets an out-of-batch
+   P(warning sign) and P(emergency | warning sign). (The catalogue phrases stay in every fold: some were written
+   from a batch's misses, which makes these estimates a little optimistic.)
+2. The regularisation ``C`` and the threshold are the pair that flags the most red-flag questions out of batch
+   while firing on at most ``MAX_FALSE_ALARM_RATE`` of the benign look-alikes and of the other questions; ties go
+   to the higher threshold, then the smaller ``C``.
+3. The emergency threshold has the fewest emergencies flagged only as urgent, out of batch, over the red flags
+   that step 2's setting flags, then the fewest urgent ones flagged as emergencies (escalate when unsure: the
+   issue's target is no under-triage at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from eval.questions import BATCHES, LabelledQuestion, load_questions
+from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop
+from service.redflags import RedFlagCatalogue, load_catalogue
+
+C_GRID = (1.0, 4.0, 16.0, 64.0)
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
+EMERGENCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+# Out of batch, the backstop may fire on at most 1% of the benign look-alikes and of the other questions (the
+# answerable target is 2%: half of it is left to the rules).
+MAX_FALSE_ALARM_RATE = 0.01
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Texts with their labels: ``red`` 1 for a warning sign, ``emergency`` 1 for one at emergency level."""
+
+    vectors: np.ndarray
+    red: np.ndarray
+    emergency: np.ndarray
+    kinds: tuple[str, ...]  # the question kind, or "phrase"
+    batch: np.ndarray  # index into BATCHES, -1 for catalogue phrases
+
+
+def training_examples(questions: Sequence[LabelledQuestion], catalogue: RedFlagCatalogue, embed: Embed) -> Examples:
+    """Tuning questions and catalogue phrases, embedded."""
+    tune = [q for q in questions if q.split == "tune"]
+    # (text, red, emergency, kind, batch) per example
+    rows: list[tuple[str, int, int, str, int]] = [
+        (q.question, int(q.kind == "red_flag"), int(q.red_flag_level == "emergency"), q.kind, _batch_of(q.id))
+        for q in tune
+    ]
+    for rule in catalogue.rules:
+        rows += [(phrase, 1, int(rule.level == "emergency"), "phrase", -1) for phrase in rule.test_phrases]
+        rows += [(phrase, 0, 0, "phrase", -1) for phrase in rule.negative_phrases]
+    texts, red, emergency, kinds, batch = zip(*rows, strict=True)
+    return Examples(
+        vectors=np.asarray(embed(texts), dtype=np.float64),
+        red=np.asarray(red),
+        emergency=np.asarray(emergency),
+        kinds=tuple(kinds),
+        batch=np.asarray(batch),
+    )
+
+
+def _batch_of(question_id: str) -> int:
+    number = int(question_id.lstrip("q"))
+    return next((i for i, (_, lo, hi) in enumerate(BATCHES) if lo <= number <= hi), len(BATCHES) - 1)
+
+
+def _fit(vectors: np.ndarray, labels: np.ndarray, c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(vectors, labels)
+
+
+def out_of_batch(examples: Examples, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-batch P(warning sign) and P(emergency | warning sign) for every tuning question (phrases: NaN)."""
+    p_red = np.full(len(examples.red), np.nan)
+    p_emergency = np.full(len(examples.red), np.nan)
+    for b in sorted(set(examples.batch.tolist()) - {-1}):
+        train, test = examples.batch != b, examples.batch == b
+        p_red[test] = _fit(examples.vectors[train], examples.red[train], c).predict_proba(examples.vectors[test])[:, 1]
+        red_train = train & (examples.red == 1)
+        model = _fit(examples.vectors[red_train], examples.emergency[red_train], c)
+        p_emergency[test] = model.predict_proba(examples.vectors[test])[:, 1]
+    return p_red, p_emergency
+
+
+@dataclass(frozen=True)
+class Choice:
+    c: float
+    threshold: float
+    emergency_threshold: float
+    table: tuple[str, ...]
+
+
+def choose(examples: Examples) -> Choice:
+    """Steps 2 and 3 of the module docstring, with the tables they print."""
+    questions = examples.batch >= 0
+    red = questions & (examples.red == 1)
+    benign = questions & (np.asarray(examples.kinds) == "benign")
+    other = questions & (examples.red == 0) & ~benign
+    rows = [
+        "| C | threshold | red flags flagged (out of batch) | benign look-alikes fired | other questions fired |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    best: tuple[int, float, float] | None = None
+    scores: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for c in C_GRID:
+        p_red, p_emergency = out_of_batch(examples, c)
+        scores[c] = (p_red, p_emergency)
+        for t in THRESHOLDS:
+            fired = p_red >= t
+            flagged, fa_benign, fa_other = (
+                int((fired & red).sum()),
+                int((fired & benign).sum()),
+                int((fired & other).sum()),
+            )
+            allowed = (
+                fa_benign <= MAX_FALSE_ALARM_RATE * benign.sum() and fa_other <= MAX_FALSE_ALARM_RATE * other.sum()
+            )
+            rows.append(
+                f"| {c:g} | {t:.2f} | {flagged}/{int(red.sum())} | {fa_benign}/{int(benign.sum())} |"
+                f" {fa_other}/{int(other.sum())}{'' if allowed else ' (over)'} |"
+            )
+            key = (flagged, t, -c)
+            if allowed and (best is None or key > (best[0], best[1], -best[2])):
+                best = (flagged, t, c)
+    if best is None:
+        raise SystemExit("no setting keeps the false alarms within bounds; the backstop cannot be trained")
+    _, threshold, c = best
+    p_red, p_emergency = scores[c]
+    caught = red & (p_red >= threshold)
+    wanted_emergency = examples.emergency == 1
+    rows += [
+        "",
+        f"Chosen: C {c:g}, threshold {threshold:.2f}. Emergency threshold over the {int(caught.sum())} red flags it flags:",
+        "",
+        "| emergency threshold | under-triage (emergency flagged urgent) | over-triage (urgent flagged emergency) |",
+        "| --- | --- | --- |",
+    ]
+    best_level: tuple[tuple[int, int], float] | None = None
+    for e in EMERGENCY_THRESHOLDS:
+        as_emergency = p_emergency >= e
+        under = int((caught & wanted_emergency & ~as_emergency).sum())
+        over = int((caught & ~wanted_emergency & as_emergency).sum())
+        rows.append(f"| {e:.1f} | {under} | {over} |")
+        cost = (under, over)
+        if best_level is None or cost < best_level[0]:
+            best_level = (cost, e)
+    assert best_level is not None
+    rows.append(f"\nChosen emergency threshold: {best_level[1]:.1f}.")
+    return Choice(c=c, threshold=threshold, emergency_threshold=best_level[1], table=tuple(rows))
+
+
+def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBackstop:
+    """Both models fitted on every example with the chosen settings."""
+    red_model = _fit(examples.vectors, examples.red, choice.c)
+    is_red = examples.red == 1
+    emergency_model = _fit(examples.vectors[is_red], examples.emergency[is_red], choice.c)
+    return RedFlagBackstop(
+        model=model,
+        red_weights=tuple(float(w) for w in red_model.coef_[0]),
+        red_bias=float(red_model.intercept_[0]),
+        threshold=choice.threshold,
+        emergency_weights=tuple(float(w) for w in emergency_model.coef_[0]),
+        emergency_bias=float(emergency_model.intercept_[0]),
+        emergency_threshold=choice.emergency_threshold,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"store the fitted backstop in {BACKSTOP_FILE}")
+    args = parser.parse_args(argv)
+    from service.config import Settings
+
+    embedder = Settings().embedder()
+    examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
+    choice = choose(examples)
+    sys.stdout.write("\n".join(choice.table) + "\n")
+    if args.write:
+        BACKSTOP_FILE.write_text(fit_backstop(examples, choice, embedder.fingerprint).to_json(), encoding="utf-8")
+        sys.stdout.write(f"wrote {BACKSTOP_FILE}\n")
+
+
+if __name__ == "__main__":
+    main()

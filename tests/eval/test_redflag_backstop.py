@@ -1,0 +1,57 @@
+"""How the red-flag backstop is chosen and trained (``eval.redflag_backstop``), and that the shipped one is current."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval.questions import load_questions
+from eval.redflag_backstop import Examples, choose, fit_backstop, training_examples
+from service.redflag_backstop import load_backstop
+from service.redflags import load_catalogue
+
+
+def _toy_examples() -> Examples:
+    """Two clusters: warning signs near axis 0 (emergencies also along axis 1), ordinary questions near axis 2."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for b in range(4):
+        for i in range(12):
+            is_red, is_emergency = i < 6, i < 3
+            centre = np.array([1.0, 1.0 if is_emergency else 0.0, 0.0]) if is_red else np.array([0.0, 0.0, 1.0])
+            kind = "red_flag" if is_red else ("benign" if i < 9 else "answerable")
+            rows.append((centre + rng.normal(0, 0.1, 3), int(is_red), int(is_emergency), kind, b))
+    vectors, red, emergency, kinds, batch = zip(*rows, strict=True)
+    return Examples(np.array(vectors), np.array(red), np.array(emergency), tuple(kinds), np.array(batch))
+
+
+def test_separable_warning_signs_are_all_flagged_out_of_batch_with_no_false_alarm() -> None:
+    choice = choose(_toy_examples())
+    assert "| 24/24 | 0/12 | 0/12 |" in "\n".join(choice.table)
+    assert choice.emergency_threshold in (0.2, 0.3, 0.4, 0.5)
+    backstop = fit_backstop(_toy_examples(), choice, model="toy")
+    assert backstop.level(np.array([1.0, 1.0, 0.0])) == "emergency"
+    assert backstop.level(np.array([1.0, 0.0, 0.0])) == "urgent"
+    assert backstop.level(np.array([0.0, 0.0, 1.0])) is None
+
+
+def test_held_out_questions_never_train_it() -> None:
+    questions = load_questions()
+    examples = training_examples(questions, load_catalogue(), lambda texts: np.zeros((len(texts), 2)))
+    tuning = sum(q.split == "tune" for q in questions)
+    assert (examples.batch >= 0).sum() == tuning
+
+
+def test_committed_backstop_matches_a_fresh_training(embedder) -> None:
+    """Fails when the questions, the catalogue's phrases or the model changed without re-running
+    'python -m eval.redflag_backstop --write' (deterministic: fixed folds, lbfgs)."""
+    examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
+    choice = choose(examples)
+    fresh, shipped = fit_backstop(examples, choice, embedder.fingerprint), load_backstop()
+    assert (fresh.model, fresh.threshold, fresh.emergency_threshold) == (
+        shipped.model,
+        shipped.threshold,
+        shipped.emergency_threshold,
+    )
+    assert fresh.red_weights == pytest.approx(shipped.red_weights, abs=1e-3)
+    assert fresh.emergency_weights == pytest.approx(shipped.emergency_weights, abs=1e-3)

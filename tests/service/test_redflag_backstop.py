@@ -1,0 +1,133 @@
+"""The learned red-flag backstop: when it fires, at which level, what it says, and when it stays silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from service.qa import QASettings, answer_question
+from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop, load_backstop
+from service.redflags import RedFlagCatalogue, RedFlagCatalogueError, load_catalogue
+
+DIM = 4
+SIMILAR = {
+    "emergency": {"id": "possible-emergency-sign", "message": "Call now.", "source": "https://www.nhs.uk/a"},
+    "urgent": {"id": "possible-urgent-sign", "message": "Get help today.", "source": "https://www.nhs.uk/b"},
+}
+RULE = {
+    "id": "fever-with-back-pain",
+    "level": "urgent",
+    "message": "Fever with back pain needs checking today.",
+    "source": "https://www.nhs.uk/conditions/back-pain/",
+    "patterns": [{"all": ["fever", "back"]}],
+    "test_phrases": ["back pain and a fever", "fever and my back hurts", "back ache with fever", "fever, sore back"],
+}
+
+
+def backstop(model: str = "m1") -> RedFlagBackstop:
+    # Axis 0 says "warning sign", axis 1 says "emergency".
+    return RedFlagBackstop(
+        model=model,
+        red_weights=(8.0, 0.0, 0.0, 0.0),
+        red_bias=-4.0,
+        threshold=0.75,
+        emergency_weights=(0.0, 8.0, 0.0, 0.0),
+        emergency_bias=-4.0,
+        emergency_threshold=0.2,
+    )
+
+
+def catalogue(tmp_path: Path, *, similar: object = SIMILAR) -> RedFlagCatalogue:
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "similar": similar, "rules": [RULE]}), encoding="utf-8")
+    return load_catalogue(path)
+
+
+def test_it_fires_over_its_threshold_and_escalates_when_unsure(tmp_path: Path) -> None:
+    rules = catalogue(tmp_path)
+    quiet, sign, emergency = np.array([0.2, 0, 0, 0]), np.array([1.0, 0, 0, 0]), np.array([1.0, 0.4, 0, 0])
+    assert backstop().flags(quiet, rules, model="m1") == ()
+    (urgent_flag,) = backstop().flags(sign, rules, model="m1")
+    assert (urgent_flag.level, urgent_flag.rule, urgent_flag.message) == (
+        "urgent",
+        "possible-urgent-sign",
+        "Get help today.",
+    )
+    # P(emergency) = sigmoid(8 * 0.4 - 4) = 0.31: under one half, over the threshold of 0.2, so emergency.
+    assert backstop().level(emergency) == "emergency"
+    assert backstop().flags(emergency, rules, model="m1")[0].source == "https://www.nhs.uk/a"
+
+
+def test_it_stays_silent_for_another_model_or_without_a_catalogue_message(tmp_path: Path) -> None:
+    sign = np.array([1.0, 0, 0, 0])
+    assert backstop(model="other").flags(sign, catalogue(tmp_path), model="m1") == ()
+    assert backstop().flags(np.ones(DIM + 1), catalogue(tmp_path), model="m1") == ()
+    assert backstop().flags(sign, catalogue(tmp_path, similar={}), model="m1") == ()
+
+
+def test_it_round_trips_through_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "backstop.json"
+    path.write_text(backstop().to_json(), encoding="utf-8")
+    assert load_backstop(path) == backstop()
+    path.write_text('{"model": "m1"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="not a usable red-flag backstop"):
+        load_backstop(path)
+    with pytest.raises(ValueError, match="thresholds"):
+        RedFlagBackstop("m", (1.0,), 0.0, 1.5, (1.0,), 0.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("similar", "expected"),
+    [
+        ({"soon": SIMILAR["urgent"]}, r"similar.soon: level must be one of"),
+        ({"urgent": {"id": "x-y", "message": "m"}}, r"similar.urgent: missing field 'source'"),
+        ({"urgent": {**SIMILAR["urgent"], "source": "http://nhs.uk"}}, r"similar.urgent.source: must be an https"),
+        ({"urgent": {**SIMILAR["urgent"], "id": "fever-with-back-pain"}}, r"an id is also a rule's id"),
+    ],
+)
+def test_the_catalogue_checks_what_the_backstop_says(tmp_path: Path, similar: object, expected: str) -> None:
+    with pytest.raises(RedFlagCatalogueError, match=expected):
+        catalogue(tmp_path, similar=similar)
+
+
+def test_the_shipped_catalogue_and_backstop_go_together() -> None:
+    shipped = load_catalogue()
+    assert set(shipped.similar) == {"emergency", "urgent"}
+    assert all(flag.source.startswith("https://www.nhs.uk/") for flag in shipped.similar.values())
+    assert BACKSTOP_FILE.is_file()
+    assert len(load_backstop().red_weights) == 384  # all-MiniLM-L6-v2, the default model
+
+
+def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(fake_embedder, tmp_path: Path) -> None:
+    from index import SearchIndex
+    from ingest import ChunkerSettings, ingest
+
+    sources = tmp_path / "articles"
+    sources.mkdir()
+    (sources / "rest.md").write_text(
+        "---\nid: rest\ntitle: Back pain\n---\n# Back pain\n\nRest helps most back pain. Walking helps too.\n",
+        encoding="utf-8",
+    )
+    ingest([sources], index_dir=tmp_path / "index", embedder=fake_embedder, chunker=ChunkerSettings(), progress=False)
+    index = SearchIndex.load(tmp_path / "index", embedder=fake_embedder)
+    rules = catalogue(tmp_path)
+    question = "my legs went strange"
+    vector = fake_embedder.embed_queries([question])[0]
+    always = RedFlagBackstop(
+        model=fake_embedder.fingerprint,
+        red_weights=tuple(float(v) for v in vector * 50),
+        red_bias=0.0,
+        threshold=0.75,
+        emergency_weights=tuple(0.0 for _ in vector),
+        emergency_bias=5.0,
+        emergency_threshold=0.2,
+    )
+    flagged = answer_question(question, index, settings=QASettings(backstop=always), catalogue=rules)
+    assert [flag.rule for flag in flagged.red_flags] == ["possible-emergency-sign"]
+    silent = answer_question(question, index, settings=QASettings(backstop=None), catalogue=rules)
+    assert silent.red_flags == ()
+    by_rule = answer_question("back pain and a fever", index, settings=QASettings(backstop=always), catalogue=rules)
+    assert [flag.rule for flag in by_rule.red_flags] == ["fever-with-back-pain"]
