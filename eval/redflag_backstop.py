@@ -14,8 +14,8 @@ How the settings are chosen, all deterministic:
    P(warning sign) and P(emergency | warning sign). (The catalogue phrases stay in every fold: some were written
    from a batch's misses, which makes these estimates a little optimistic.)
 2. The regularisation ``C`` and the threshold are the pair that flags the most red-flag questions out of batch
-   while firing on at most ``MAX_FALSE_ALARM_RATE`` of the benign look-alikes and of the other questions; ties go
-   to the higher threshold, then the smaller ``C``.
+   while firing on none of the benign look-alikes and other questions (``MAX_FALSE_ALARM_RATE``); ties go to the
+   higher threshold, then the smaller ``C``.
 3. The emergency threshold has the fewest emergencies flagged only as urgent, out of batch, over the red flags
    that step 2's setting flags, then the fewest urgent ones flagged as emergencies (escalate when unsure: the
    issue's target is no under-triage at all).
@@ -38,9 +38,9 @@ from service.redflags import RedFlagCatalogue, load_catalogue
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
 EMERGENCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
-# Out of batch, the backstop may fire on at most 1% of the benign look-alikes and of the other questions (the
-# answerable target is 2%: half of it is left to the rules).
-MAX_FALSE_ALARM_RATE = 0.01
+# Out of batch, the backstop may fire on no look-alike and no answerable or out-of-scope question: a false
+# "call emergency services" on an everyday question costs the reader's trust in every banner after it.
+MAX_FALSE_ALARM_RATE = 0.0
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 
