@@ -18,7 +18,7 @@ from index import SearchIndex
 from service.qa import Answer, QASettings, answer_question
 from service.redflags import RedFlagCatalogue
 
-_LEVEL_ORDER = {"urgent": 1, "emergency": 2}
+LEVEL_ORDER = {"urgent": 1, "emergency": 2}
 RED_FLAG_LEVELS = ("emergency", "urgent")
 
 
@@ -156,8 +156,8 @@ def evaluate_answers(
             if q.answer_sentences:
                 count("expected_sentence_cited", _quotes_expected(answer, q.answer_sentences))
         if q.kind == "red_flag" and q.red_flag_level:
-            wanted = _LEVEL_ORDER[q.red_flag_level]
-            highest = max((_LEVEL_ORDER[level] for level in levels), default=0)
+            wanted = LEVEL_ORDER[q.red_flag_level]
+            highest = max((LEVEL_ORDER[level] for level in levels), default=0)
             count(f"at_level_{q.red_flag_level}", highest >= wanted)
             count(f"under_{q.red_flag_level}", 0 < highest < wanted)
             count(f"over_{q.red_flag_level}", highest > wanted)

@@ -24,6 +24,14 @@ BATCHES: tuple[tuple[str, int, int], ...] = (
 )
 
 
+def batch_of(question_id: str) -> int | None:
+    """The index into ``BATCHES`` of a ``qNNN`` id, or None for an id outside them (feedback ``fb...`` ids)."""
+    number = question_id[1:]
+    if not (question_id.startswith("q") and number.isdigit()):
+        return None
+    return next((i for i, (_, lo, hi) in enumerate(BATCHES) if lo <= int(number) <= hi), None)
+
+
 @dataclass(frozen=True)
 class LabelledQuestion:
     id: str

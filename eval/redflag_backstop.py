@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from eval.questions import BATCHES, LabelledQuestion, load_questions
+from eval.questions import LabelledQuestion, batch_of, load_questions
 from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop
 from service.redflags import RedFlagCatalogue, load_catalogue
 
@@ -77,8 +77,10 @@ def training_examples(questions: Sequence[LabelledQuestion], catalogue: RedFlagC
 
 
 def _batch_of(question_id: str) -> int:
-    number = int(question_id.lstrip("q"))
-    return next((i for i, (_, lo, hi) in enumerate(BATCHES) if lo <= number <= hi), len(BATCHES) - 1)
+    batch = batch_of(question_id)
+    if batch is None:
+        raise SystemExit(f"{question_id} is in no batch of eval.questions.BATCHES: add its batch there first")
+    return batch
 
 
 def _fit(vectors: np.ndarray, labels: np.ndarray, c: float) -> LogisticRegression:
@@ -116,7 +118,7 @@ def choose(examples: Examples) -> Choice:
         "| C | threshold | red flags flagged (out of batch) | benign look-alikes fired | other questions fired |",
         "| --- | --- | --- | --- | --- |",
     ]
-    best: tuple[int, float, float] | None = None
+    allowed_settings: list[tuple[int, float, float]] = []  # (red flags flagged, threshold, -C): the max wins
     scores: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for c in C_GRID:
         p_red, p_emergency = out_of_batch(examples, c)
@@ -135,12 +137,12 @@ def choose(examples: Examples) -> Choice:
                 f"| {c:g} | {t:.2f} | {flagged}/{int(red.sum())} | {fa_benign}/{int(benign.sum())} |"
                 f" {fa_other}/{int(other.sum())}{'' if allowed else ' (over)'} |"
             )
-            key = (flagged, t, -c)
-            if allowed and (best is None or key > (best[0], best[1], -best[2])):
-                best = (flagged, t, c)
-    if best is None:
+            if allowed:
+                allowed_settings.append((flagged, t, -c))
+    if not allowed_settings:
         raise SystemExit("no setting keeps the false alarms within bounds; the backstop cannot be trained")
-    _, threshold, c = best
+    _, threshold, negative_c = max(allowed_settings)
+    c = -negative_c
     p_red, p_emergency = scores[c]
     caught = red & (p_red >= threshold)
     wanted_emergency = examples.emergency == 1
@@ -151,18 +153,16 @@ def choose(examples: Examples) -> Choice:
         "| emergency threshold | under-triage (emergency flagged urgent) | over-triage (urgent flagged emergency) |",
         "| --- | --- | --- |",
     ]
-    best_level: tuple[tuple[int, int], float] | None = None
+    costs = []  # (under-triage, over-triage, threshold): the min wins, so ties go to the lower threshold
     for e in EMERGENCY_THRESHOLDS:
         as_emergency = p_emergency >= e
         under = int((caught & wanted_emergency & ~as_emergency).sum())
         over = int((caught & ~wanted_emergency & as_emergency).sum())
         rows.append(f"| {e:.1f} | {under} | {over} |")
-        cost = (under, over)
-        if best_level is None or cost < best_level[0]:
-            best_level = (cost, e)
-    assert best_level is not None
-    rows.append(f"\nChosen emergency threshold: {best_level[1]:.1f}.")
-    return Choice(c=c, threshold=threshold, emergency_threshold=best_level[1], table=tuple(rows))
+        costs.append((under, over, e))
+    emergency_threshold = min(costs)[2]
+    rows.append(f"\nChosen emergency threshold: {emergency_threshold:.1f}.")
+    return Choice(c=c, threshold=threshold, emergency_threshold=emergency_threshold, table=tuple(rows))
 
 
 def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBackstop:

@@ -27,10 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from eval.questions import BATCHES, QUESTIONS_FILE, LabelledQuestion, load_questions
+from eval.answers import LEVEL_ORDER
+from eval.questions import BATCHES, QUESTIONS_FILE, LabelledQuestion, batch_of, load_questions
 
 REPO = Path(__file__).resolve().parents[1]
-LEVEL_RANK = {"urgent": 1, "emergency": 2}
 Detector = Callable[[str], Sequence[str]]  # a question -> the levels of the flags it raises
 
 
@@ -41,10 +41,10 @@ def batch_rows(questions: Sequence[LabelledQuestion], detect: Detector) -> list[
         " / answerable / out of scope |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    groups = [(name, lo, hi) for name, lo, hi in BATCHES] + [("all", 1, 10**9)]
-    for name, lo, hi in groups:
+    groups: list[tuple[str, int | None]] = [(name, index) for index, (name, _, _) in enumerate(BATCHES)]
+    for name, index in [*groups, ("all", None)]:  # None: every question
         for split in ("tune", "heldout"):
-            chosen = [q for q in questions if q.split == split and lo <= _number(q.id) <= hi]
+            chosen = [q for q in questions if q.split == split and (index is None or batch_of(q.id) == index)]
             if chosen:
                 rows.append(f"| {name} | {split} | " + " | ".join(_counts(chosen, detect)) + " |")
     return rows
@@ -54,9 +54,9 @@ def _counts(questions: Sequence[LabelledQuestion], detect: Detector) -> list[str
     hit, total = Counter[str](), Counter[str]()
     for q in questions:
         levels = detect(q.question)
-        highest = max((LEVEL_RANK[level] for level in levels), default=0)
+        highest = max((LEVEL_ORDER[level] for level in levels), default=0)
         if q.kind == "red_flag" and q.red_flag_level:
-            wanted = LEVEL_RANK[q.red_flag_level]
+            wanted = LEVEL_ORDER[q.red_flag_level]
             total[q.red_flag_level] += 1
             hit[q.red_flag_level] += highest >= wanted
             hit[f"under_{q.red_flag_level}"] += 0 < highest < wanted
@@ -77,10 +77,6 @@ def _counts(questions: Sequence[LabelledQuestion], detect: Detector) -> list[str
         f"{hit['under_emergency']}/{total['emergency']}" if total["emergency"] else "-",
         " / ".join(count(kind) for kind in ("benign", "answerable", "out_of_scope")),
     ]
-
-
-def _number(question_id: str) -> int:
-    return int(question_id.lstrip("q")) if question_id.lstrip("q").isdigit() else 0
 
 
 def detector_at(revision: str | None) -> Detector:

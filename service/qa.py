@@ -13,6 +13,7 @@ Usage example::
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 import time
@@ -30,6 +31,8 @@ from service.abstention import DEFAULT_ABSTENTION, AbstentionModel
 from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop, load_backstop
 from service.redflags import RedFlag, RedFlagCatalogue, detect_red_flags
 from service.text import strip_invisible
+
+logger = logging.getLogger(__name__)
 
 GENERAL_DISCLAIMER = (
     "This is general health information, not medical advice or a diagnosis. "
@@ -396,7 +399,20 @@ def backstop_flags(
     """The learned backstop's flag for a question no rule flagged (silent with another embedding model)."""
     if settings.backstop is None:
         return ()
-    return settings.backstop.flags(query_vector[0], catalogue, model=index.embedder.fingerprint)
+    model = index.embedder.fingerprint
+    if model != settings.backstop.model:
+        _warn_backstop_silent(model, settings.backstop.model)
+    return settings.backstop.flags(query_vector[0], catalogue, model=model)
+
+
+@functools.cache
+def _warn_backstop_silent(model: str, trained_on: str) -> None:
+    logger.warning(
+        "the red-flag backstop was trained on embedding model %s and this index uses %s (another model or the "
+        "int8 backend): only the rules flag warning signs; retrain it with 'python -m eval.redflag_backstop --write'",
+        trained_on[:16],
+        model[:16],
+    )
 
 
 def abstention_features(

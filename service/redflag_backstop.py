@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +57,17 @@ class RedFlagBackstop:
             raise ValueError("a backstop needs two weight vectors of the embedding's dimension")
         if not (0 < self.threshold < 1 and 0 < self.emergency_threshold < 1):
             raise ValueError("backstop thresholds must lie strictly between 0 and 1")
-        # Arrays for the dot products; the tuples stay the serialised form.
-        object.__setattr__(self, "_red", np.asarray(self.red_weights, dtype=np.float32))
-        object.__setattr__(self, "_emergency", np.asarray(self.emergency_weights, dtype=np.float32))
+
+    @cached_property
+    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two weight vectors as arrays for the dot products (the tuples stay the serialised form)."""
+        return np.asarray(self.red_weights, dtype=np.float32), np.asarray(self.emergency_weights, dtype=np.float32)
 
     def probabilities(self, vector: np.ndarray) -> tuple[float, float]:
         """P(warning sign) and P(emergency | warning sign) for one question vector."""
-        red = _sigmoid(float(np.dot(self._red, vector)) + self.red_bias)  # type: ignore[attr-defined]
-        emergency = _sigmoid(float(np.dot(self._emergency, vector)) + self.emergency_bias)  # type: ignore[attr-defined]
+        red_weights, emergency_weights = self._weights
+        red = _sigmoid(float(np.dot(red_weights, vector)) + self.red_bias)
+        emergency = _sigmoid(float(np.dot(emergency_weights, vector)) + self.emergency_bias)
         return red, emergency
 
     def level(self, vector: np.ndarray) -> Level | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.questions import BATCHES, LabelledQuestion
+from eval.questions import BATCHES, LabelledQuestion, batch_of, load_questions
 from eval.triage_batches import batch_rows, detector_at
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,12 @@ def test_an_emergency_flagged_only_as_urgent_is_a_miss_and_counts_as_under_triag
 def test_batches_are_contiguous_and_ordered() -> None:
     for (_, _, previous_hi), (_, lo, _) in zip(BATCHES, BATCHES[1:], strict=False):
         assert lo == previous_hi + 1
+
+
+def test_every_labelled_question_is_in_a_batch() -> None:
+    """A batch appended to questions.jsonl must be named in BATCHES, or the backstop's folds cannot hold it."""
+    assert [q.id for q in load_questions() if batch_of(q.id) is None] == []
+    assert batch_of("fb12") is None and batch_of("q9999") is None
 
 
 def test_the_detector_of_a_commit_is_the_one_git_has() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +103,9 @@ def test_the_shipped_catalogue_and_backstop_go_together() -> None:
     assert len(load_backstop().red_weights) == 384  # all-MiniLM-L6-v2, the default model
 
 
-def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(fake_embedder, tmp_path: Path) -> None:
+def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
+    fake_embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from index import SearchIndex
     from ingest import ChunkerSettings, ingest
 
@@ -129,5 +133,10 @@ def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(fake_embedd
     assert [flag.rule for flag in flagged.red_flags] == ["possible-emergency-sign"]
     silent = answer_question(question, index, settings=QASettings(backstop=None), catalogue=rules)
     assert silent.red_flags == ()
+    other_model = replace(always, model="another-model")
+    with caplog.at_level(logging.WARNING, logger="service.qa"):
+        unheard = answer_question(question, index, settings=QASettings(backstop=other_model), catalogue=rules)
+    assert unheard.red_flags == ()
+    assert "only the rules flag warning signs" in caplog.text
     by_rule = answer_question("back pain and a fever", index, settings=QASettings(backstop=always), catalogue=rules)
     assert [flag.rule for flag in by_rule.red_flags] == ["fever-with-back-pain"]
