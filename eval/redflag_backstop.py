@@ -16,8 +16,11 @@ How the settings are chosen, all deterministic:
 2. The regularisation ``C`` and the threshold are the pair that flags the most red-flag questions out of batch
    while firing on none of the benign look-alikes and other questions (``MAX_FALSE_ALARM_RATE``); ties go to the
    higher threshold, then the smaller ``C``.
-3. The emergency threshold has the fewest emergencies flagged only as urgent, out of batch, over the red flags
-   that step 2's setting flags, then the fewest urgent ones flagged as emergencies (escalate when unsure: the
+3. The nearest-neighbour margin's ``k`` and threshold, the same way: the most red flags flagged out of batch with
+   no false alarm (ties to the higher threshold, then the smaller ``k``). The backstop fires when either step 2's
+   model or this margin does, so together they raise no false alarm out of batch either.
+4. The emergency threshold has the fewest emergencies flagged only as urgent, out of batch, over the red flags
+   that steps 2 and 3 flag, then the fewest urgent ones flagged as emergencies (escalate when unsure: the
    issue's target is no under-triage at all).
 """
 
@@ -32,12 +35,14 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from eval.questions import LabelledQuestion, batch_of, load_questions
-from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop
+from service.redflag_backstop import BACKSTOP_FILE, NeighbourMargin, RedFlagBackstop, normalised
 from service.redflags import RedFlagCatalogue, load_catalogue
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
 EMERGENCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+NEIGHBOUR_KS = (10, 20, 30, 40)
+MARGIN_THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.2001, 0.005))
 # Out of batch, the backstop may fire on no look-alike and no answerable or out-of-scope question: a false
 # "call emergency services" on an everyday question costs the reader's trust in every banner after it.
 MAX_FALSE_ALARM_RATE = 0.0
@@ -100,10 +105,24 @@ def out_of_batch(examples: Examples, c: float) -> tuple[np.ndarray, np.ndarray]:
     return p_red, p_emergency
 
 
+def out_of_batch_margins(examples: Examples, k: int) -> np.ndarray:
+    """Out-of-batch neighbour margin for every tuning question (phrases: NaN)."""
+    vectors = normalised(examples.vectors)
+    margins = np.full(len(examples.red), np.nan)
+    for b in sorted(set(examples.batch.tolist()) - {-1}):
+        train = examples.batch != b
+        bank = NeighbourMargin(vectors[train], examples.red[train] == 1, k=k, threshold=0.0)
+        for i in np.flatnonzero(examples.batch == b):
+            margins[i] = bank.margin(vectors[i])
+    return margins
+
+
 @dataclass(frozen=True)
 class Choice:
     c: float
     threshold: float
+    k: int
+    margin_threshold: float
     emergency_threshold: float
     table: tuple[str, ...]
 
@@ -130,9 +149,7 @@ def choose(examples: Examples) -> Choice:
                 int((fired & benign).sum()),
                 int((fired & other).sum()),
             )
-            allowed = (
-                fa_benign <= MAX_FALSE_ALARM_RATE * benign.sum() and fa_other <= MAX_FALSE_ALARM_RATE * other.sum()
-            )
+            allowed = _within_bounds(fired, benign, other)
             rows.append(
                 f"| {c:g} | {t:.2f} | {flagged}/{int(red.sum())} | {fa_benign}/{int(benign.sum())} |"
                 f" {fa_other}/{int(other.sum())}{'' if allowed else ' (over)'} |"
@@ -144,11 +161,41 @@ def choose(examples: Examples) -> Choice:
     _, threshold, negative_c = max(allowed_settings)
     c = -negative_c
     p_red, p_emergency = scores[c]
-    caught = red & (p_red >= threshold)
+    by_model = red & (p_red >= threshold)
+    rows += [
+        "",
+        f"Chosen: C {c:g}, threshold {threshold:.2f} ({int(by_model.sum())} red flags). The neighbour margin beside it:",
+        "",
+        "| k | lowest threshold with no false alarm | red flags flagged (out of batch) | flagged by either |",
+        "| --- | --- | --- | --- |",
+    ]
+    margin_settings: list[tuple[int, float, int]] = []  # (red flags flagged, threshold, -k): the max wins
+    margins_by_k: dict[int, np.ndarray] = {}
+    folds = [examples.batch != b for b in sorted(set(examples.batch.tolist()) - {-1})]
+    fewest = min(min(int((f & (examples.red == 1)).sum()), int((f & (examples.red == 0)).sum())) for f in folds)
+    for k in NEIGHBOUR_KS:
+        if k > fewest:
+            rows.append(f"| {k} | too few examples in a fold | - | - |")
+            continue
+        margins = margins_by_k[k] = out_of_batch_margins(examples, k)
+        quiet = [t for t in MARGIN_THRESHOLDS if _within_bounds(margins >= t, benign, other)]
+        if not quiet:
+            rows.append(f"| {k} | none | - | - |")
+            continue
+        fired = margins >= quiet[0]
+        flagged = int((fired & red).sum())
+        rows.append(f"| {k} | {quiet[0]:.3f} | {flagged}/{int(red.sum())} | {int(((fired & red) | by_model).sum())} |")
+        margin_settings.append((flagged, quiet[0], -k))
+    if not margin_settings:
+        raise SystemExit("no neighbour margin keeps the false alarms within bounds; the backstop cannot be trained")
+    _, margin_threshold, negative_k = max(margin_settings)
+    k = -negative_k
+    caught = by_model | (red & (margins_by_k[k] >= margin_threshold))
     wanted_emergency = examples.emergency == 1
     rows += [
         "",
-        f"Chosen: C {c:g}, threshold {threshold:.2f}. Emergency threshold over the {int(caught.sum())} red flags it flags:",
+        f"Chosen: k {k}, margin threshold {margin_threshold:.3f}. Emergency threshold over the {int(caught.sum())}"
+        " red flags either flags:",
         "",
         "| emergency threshold | under-triage (emergency flagged urgent) | over-triage (urgent flagged emergency) |",
         "| --- | --- | --- |",
@@ -162,7 +209,22 @@ def choose(examples: Examples) -> Choice:
         costs.append((under, over, e))
     emergency_threshold = min(costs)[2]
     rows.append(f"\nChosen emergency threshold: {emergency_threshold:.1f}.")
-    return Choice(c=c, threshold=threshold, emergency_threshold=emergency_threshold, table=tuple(rows))
+    return Choice(
+        c=c,
+        threshold=threshold,
+        k=k,
+        margin_threshold=margin_threshold,
+        emergency_threshold=emergency_threshold,
+        table=tuple(rows),
+    )
+
+
+def _within_bounds(fired: np.ndarray, benign: np.ndarray, other: np.ndarray) -> bool:
+    """At most ``MAX_FALSE_ALARM_RATE`` of the look-alikes, and of the other questions, fired."""
+    return bool(
+        (fired & benign).sum() <= MAX_FALSE_ALARM_RATE * benign.sum()
+        and (fired & other).sum() <= MAX_FALSE_ALARM_RATE * other.sum()
+    )
 
 
 def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBackstop:
@@ -178,6 +240,9 @@ def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBacks
         emergency_weights=tuple(float(w) for w in emergency_model.coef_[0]),
         emergency_bias=float(emergency_model.intercept_[0]),
         emergency_threshold=choice.emergency_threshold,
+        neighbours=NeighbourMargin(
+            normalised(examples.vectors), examples.red == 1, k=choice.k, threshold=choice.margin_threshold
+        ),
     )
 
 

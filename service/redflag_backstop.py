@@ -10,6 +10,11 @@ questions and phrases it was trained on. Two logistic models read it:
 - ``emergency``: among warning signs, emergency rather than urgent (escalate when unsure: the threshold
   sits below one half).
 
+Beside the ``red`` model, a nearest-neighbour margin reads the same vector: how much closer the question sits
+to its nearest warning-sign examples than to its nearest other examples. The two see different things (a
+linear direction against local neighbourhoods) and each, at its own threshold, raised no false alarm out of
+batch; the backstop fires when either does.
+
 The backstop speaks only through the catalogue: a flag it raises is the catalogue's ``similar`` entry for
 that level (message and public source). It never removes a rule's flag, and it is tied to the embedding
 model it was trained on (``model`` is that model's fingerprint): with another model it stays silent.
@@ -19,17 +24,89 @@ with ``--write``, stores the fitted models here (``service/redflag_backstop.json
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from service.redflags import Level, RedFlag, RedFlagCatalogue
 
 BACKSTOP_FILE = Path(__file__).resolve().parent / "redflag_backstop.json"
+
+
+@dataclass(frozen=True, eq=False)
+class NeighbourMargin:
+    """Mean cosine of the ``k`` nearest warning-sign examples minus that of the ``k`` nearest other examples.
+
+    Attributes:
+        vectors: (n, dim) float32, the training examples' L2-normalised vectors.
+        red: (n,) bool, which examples are warning signs.
+        k: Neighbours averaged on each side.
+        threshold: The margin at or above which the backstop fires.
+    """
+
+    vectors: np.ndarray
+    red: np.ndarray
+    k: int
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or self.red.shape != (len(self.vectors),):
+            raise ValueError("neighbour examples need one red label per vector")
+        if not 0 < self.k <= min(int(self.red.sum()), int((~self.red).sum())):
+            raise ValueError(f"k = {self.k} needs at least k warning-sign and k other examples")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NeighbourMargin):
+            return NotImplemented
+        return (self.k, self.threshold) == (other.k, other.threshold) and (
+            np.array_equal(self.red, other.red) and np.array_equal(self.vectors, other.vectors)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def margin(self, vector: np.ndarray) -> float:
+        norm = float(np.linalg.norm(vector))
+        similarities = self.vectors @ (vector / norm if norm else vector)
+        return _mean_of_top(similarities[self.red], self.k) - _mean_of_top(similarities[~self.red], self.k)
+
+    def to_dict(self) -> dict[str, object]:
+        """Vectors stored as float16 (their cosines move by about 1e-3; the margin averages ``k`` of them)."""
+        return {
+            "k": self.k,
+            "threshold": self.threshold,
+            "shape": list(self.vectors.shape),
+            "red": base64.b64encode(np.packbits(self.red).tobytes()).decode("ascii"),
+            "vectors_float16": base64.b64encode(self.vectors.astype("<f2").tobytes()).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeighbourMargin:
+        rows, dim = (int(n) for n in data["shape"])
+        red = np.unpackbits(np.frombuffer(base64.b64decode(str(data["red"])), dtype=np.uint8))[:rows].astype(bool)
+        raw = np.frombuffer(base64.b64decode(str(data["vectors_float16"])), dtype="<f2")
+        vectors = normalised(raw.reshape(rows, dim))
+        return cls(vectors=vectors, red=red, k=int(data["k"]), threshold=float(data["threshold"]))
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32 (a zero row stays zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0), dtype=np.float32)
+
+
+def _mean_of_top(values: np.ndarray, k: int) -> float:
+    return float(np.partition(values, len(values) - k)[-k:].mean())
 
 
 @dataclass(frozen=True)
@@ -42,6 +119,7 @@ class RedFlagBackstop:
         threshold: A flag is raised at or above this probability.
         emergency_weights, emergency_bias: P(emergency | warning sign).
         emergency_threshold: At or above this, the flag is an emergency one; below, urgent.
+        neighbours: The nearest-neighbour margin that can also raise a flag (None: the ``red`` model alone).
     """
 
     model: str
@@ -51,10 +129,13 @@ class RedFlagBackstop:
     emergency_weights: tuple[float, ...]
     emergency_bias: float
     emergency_threshold: float
+    neighbours: NeighbourMargin | None = None
 
     def __post_init__(self) -> None:
         if not self.red_weights or len(self.red_weights) != len(self.emergency_weights):
             raise ValueError("a backstop needs two weight vectors of the embedding's dimension")
+        if self.neighbours is not None and self.neighbours.dim != len(self.red_weights):
+            raise ValueError("the neighbour examples and the weights must have the embedding's dimension")
         if not (0 < self.threshold < 1 and 0 < self.emergency_threshold < 1):
             raise ValueError("backstop thresholds must lie strictly between 0 and 1")
 
@@ -70,11 +151,18 @@ class RedFlagBackstop:
         emergency = _sigmoid(float(np.dot(emergency_weights, vector)) + self.emergency_bias)
         return red, emergency
 
+    def is_warning_sign(self, vector: np.ndarray) -> bool:
+        """The ``red`` model or the neighbour margin is at or over its threshold."""
+        red, _ = self.probabilities(vector)
+        if red >= self.threshold:
+            return True
+        return self.neighbours is not None and self.neighbours.margin(vector) >= self.neighbours.threshold
+
     def level(self, vector: np.ndarray) -> Level | None:
         """The level of the flag this vector raises, or None."""
-        red, emergency = self.probabilities(vector)
-        if red < self.threshold:
+        if not self.is_warning_sign(vector):
             return None
+        _, emergency = self.probabilities(vector)
         return "emergency" if emergency >= self.emergency_threshold else "urgent"
 
     def flags(self, vector: np.ndarray, catalogue: RedFlagCatalogue, *, model: str) -> tuple[RedFlag, ...]:
@@ -94,6 +182,7 @@ class RedFlagBackstop:
             "emergency_bias": self.emergency_bias,
             "red_weights": [round(w, 7) for w in self.red_weights],
             "emergency_weights": [round(w, 7) for w in self.emergency_weights],
+            "neighbours": self.neighbours.to_dict() if self.neighbours else None,
         }
         return json.dumps(data, indent=1) + "\n"
 
@@ -118,6 +207,7 @@ def load_backstop(path: Path = BACKSTOP_FILE) -> RedFlagBackstop:
             emergency_weights=tuple(float(w) for w in data["emergency_weights"]),
             emergency_bias=float(data["emergency_bias"]),
             emergency_threshold=float(data["emergency_threshold"]),
+            neighbours=NeighbourMargin.from_dict(data["neighbours"]) if data.get("neighbours") else None,
         )
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as error:
+    except (OSError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: not a usable red-flag backstop ({error})") from error

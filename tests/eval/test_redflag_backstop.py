@@ -28,6 +28,7 @@ def _toy_examples() -> Examples:
 def test_separable_warning_signs_are_all_flagged_out_of_batch_with_no_false_alarm() -> None:
     choice = choose(_toy_examples())
     assert "| 24/24 | 0/12 | 0/12 |" in "\n".join(choice.table)
+    assert choice.k == 10 and "| 10 | 0.000 | 24/24 | 24 |" in choice.table
     assert choice.emergency_threshold in (0.2, 0.3, 0.4, 0.5)
     backstop = fit_backstop(_toy_examples(), choice, model="toy")
     assert backstop.level(np.array([1.0, 1.0, 0.0])) == "emergency"
@@ -55,3 +56,7 @@ def test_committed_backstop_matches_a_fresh_training(embedder) -> None:
     )
     assert fresh.red_weights == pytest.approx(shipped.red_weights, abs=1e-3)
     assert fresh.emergency_weights == pytest.approx(shipped.emergency_weights, abs=1e-3)
+    assert fresh.neighbours is not None and shipped.neighbours is not None
+    assert (fresh.neighbours.k, fresh.neighbours.threshold) == (shipped.neighbours.k, shipped.neighbours.threshold)
+    assert np.array_equal(fresh.neighbours.red, shipped.neighbours.red)
+    assert np.allclose(fresh.neighbours.vectors, shipped.neighbours.vectors, atol=2e-3)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from service.qa import QASettings, answer_question
-from service.redflag_backstop import BACKSTOP_FILE, RedFlagBackstop, load_backstop
+from service.redflag_backstop import BACKSTOP_FILE, NeighbourMargin, RedFlagBackstop, load_backstop
 from service.redflags import RedFlagCatalogue, RedFlagCatalogueError, load_catalogue
 
 DIM = 4
@@ -29,7 +29,17 @@ RULE = {
 }
 
 
-def backstop(model: str = "m1") -> RedFlagBackstop:
+def neighbours() -> NeighbourMargin:
+    # Warning-sign examples around axis 2, other examples around axis 3 (the weights below never read those axes).
+    vectors = np.array(
+        [[0, 0, 1, 0.1], [0, 0, 1, -0.1], [0, 0.1, 1, 0], [0, 0, 0.1, 1], [0, 0, -0.1, 1], [0.1, 0, 0, 1]]
+    )
+    return NeighbourMargin(
+        vectors / np.linalg.norm(vectors, axis=1, keepdims=True), np.array([1, 1, 1, 0, 0, 0]) == 1, k=2, threshold=0.5
+    )
+
+
+def backstop(model: str = "m1", *, margin: NeighbourMargin | None = None) -> RedFlagBackstop:
     # Axis 0 says "warning sign", axis 1 says "emergency".
     return RedFlagBackstop(
         model=model,
@@ -39,6 +49,7 @@ def backstop(model: str = "m1") -> RedFlagBackstop:
         emergency_weights=(0.0, 8.0, 0.0, 0.0),
         emergency_bias=-4.0,
         emergency_threshold=0.2,
+        neighbours=margin,
     )
 
 
@@ -63,6 +74,24 @@ def test_it_fires_over_its_threshold_and_escalates_when_unsure(tmp_path: Path) -
     assert backstop().flags(emergency, rules, model="m1")[0].source == "https://www.nhs.uk/a"
 
 
+def test_the_neighbour_margin_fires_where_the_linear_model_does_not(tmp_path: Path) -> None:
+    near_signs, near_others, between = np.array([0, 0, 1.0, 0]), np.array([0, 0, 0, 1.0]), np.array([0, 0, 1.0, 1.0])
+    margin = neighbours()
+    # cosine 0.995 to the nearest two signs, 0.05 on average to the nearest two others
+    assert margin.margin(near_signs) == pytest.approx(0.945, abs=0.01)
+    assert margin.margin(near_others) == pytest.approx(-0.945, abs=0.01)
+    assert abs(margin.margin(between)) < 0.05
+    assert backstop().level(near_signs) is None
+    (flag,) = backstop(margin=margin).flags(near_signs, catalogue(tmp_path), model="m1")
+    assert flag.rule == "possible-urgent-sign"  # P(emergency) = sigmoid(-4) is under 0.2
+    assert backstop(margin=margin).level(near_others) is None
+    assert backstop(margin=margin).level(between) is None
+    with pytest.raises(ValueError, match="k = 4 needs at least"):
+        NeighbourMargin(margin.vectors, margin.red, k=4, threshold=0.5)
+    with pytest.raises(ValueError, match="dimension"):
+        replace(backstop(margin=margin), red_weights=(1.0,) * 3, emergency_weights=(1.0,) * 3)
+
+
 def test_it_stays_silent_for_another_model_or_without_a_catalogue_message(tmp_path: Path) -> None:
     sign = np.array([1.0, 0, 0, 0])
     assert backstop(model="other").flags(sign, catalogue(tmp_path), model="m1") == ()
@@ -74,6 +103,12 @@ def test_it_round_trips_through_its_file(tmp_path: Path) -> None:
     path = tmp_path / "backstop.json"
     path.write_text(backstop().to_json(), encoding="utf-8")
     assert load_backstop(path) == backstop()
+    with_margin = backstop(margin=neighbours())
+    path.write_text(with_margin.to_json(), encoding="utf-8")
+    loaded = load_backstop(path)
+    assert loaded.neighbours is not None and loaded.neighbours.k == 2 and loaded.neighbours.threshold == 0.5
+    assert np.array_equal(loaded.neighbours.red, neighbours().red)
+    assert np.allclose(loaded.neighbours.vectors, neighbours().vectors, atol=1e-3)  # stored as float16
     path.write_text('{"model": "m1"}', encoding="utf-8")
     with pytest.raises(ValueError, match="not a usable red-flag backstop"):
         load_backstop(path)
@@ -100,7 +135,9 @@ def test_the_shipped_catalogue_and_backstop_go_together() -> None:
     assert set(shipped.similar) == {"emergency", "urgent"}
     assert all(flag.source.startswith("https://www.nhs.uk/") for flag in shipped.similar.values())
     assert BACKSTOP_FILE.is_file()
-    assert len(load_backstop().red_weights) == 384  # all-MiniLM-L6-v2, the default model
+    shipped_backstop = load_backstop()
+    assert len(shipped_backstop.red_weights) == 384  # all-MiniLM-L6-v2, the default model
+    assert shipped_backstop.neighbours is not None and shipped_backstop.neighbours.dim == 384
 
 
 def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
