@@ -398,7 +398,7 @@ _PSEUDO_NEGATION: Final = re.compile(
     r"|not easing|not going away|not normal|not right|not the same"
     r"|never (?:had|felt|experienced|known|been)(?: \w+){0,4} (?:like (?:this|it)|before|so bad|this bad)"
     r"|never ending|didnt (?:notice|realise|realize|know|feel it)|doesnt feel (?:normal|right|the same)"
-    r"|(?:doesnt|wont|didnt|isnt) (?:fade|disappear)"
+    r"|(?:doesnt|wont|didnt|isnt) (?:fade|disappear)|dont think (?:anyone|anybody|people|they|he|she) (?:would|will|d)"
     r"|not (?:even )?trying|without (?:even )?(?:trying|realising|realizing|noticing|knowing|warning|meaning to|dieting"
     r"|reason))\b"
 )
@@ -417,15 +417,18 @@ _RESOLVED_CUE: Final = re.compile(
     # Only where the clause ends there: "my legs have gone numb" is a symptom, "its gone now" is not.
     r"(?=\s*(?:$|[,.;!?)]|(?:now|completely|totally|again|since|but|and|so|though|thankfully)\b))"
 )
-# "had a high fever, but fully recovered now": the whole sentence before it is over, commas and all.
+# "had a high fever, but fully recovered now", "a fever last week, temperatures been normal for 3 days": the whole
+# sentence before it is over, commas and all.
 _FULL_RECOVERY: Final = re.compile(
     r"\b(?:fully|completely|totally) (?:recovered|better|over it|healed)\b|\b(?:recovered|healed) (?:fully|completely|up)\b"
+    r"|\b(?:temperatures?|temps?|fevers?) (?:has |have |s )?(?:been (?:back to )?normal|(?:gone|come) (?:back )?(?:down|to normal)|back to normal)\b"
 )
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
 # better" resolves the back alone.
 _CONTRAST: Final = frozenset({"but", "though", "although", "yet"})
-_POINTING_BACK: Final = frozenset({"it", "its", "that", "thats", "which", "they", "theyve", "both", "this"})
+# "... tingled for a minute, all back to normal now": these point back past one comma too.
+_POINTING_BACK: Final = frozenset({"it", "its", "that", "thats", "which", "they", "theyve", "both", "this", "all"})
 _MAX_RESOLVED_WORDS: Final = 10
 _NOT_BEFORE: Final = re.compile(r"\b(?:not|never|no|\w+nt)\s+(?:\w+\s+)?$")
 _OTHER_PERSON_CUE: Final = re.compile(
@@ -496,7 +499,7 @@ _INFO_CUE: Final = re.compile(
     r"|exam|study\w*|writing) (?:about|on|for|regarding|re)|(?:read|heard|saw|seen|told) (?:that|somewhere)"
     r"|signs? (?:of|for)|symptoms? (?:of|for)|warning signs|red flags?|tell me about|explain|define|definition of"
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
-    r"|list of|examples? of"
+    r"|list of|examples? of|(?:is|are|does|do) (?:a |an |the )?(?:\w+ ){1,3}always"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
     r"|how (?:to|do|can|would|will|should|could) (?:i |you |we |they )?(?:tell|know|check|spot|recogni[sz]e)"
     r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*"
@@ -682,11 +685,11 @@ def _walk_back_resolved(tokens: _Tokens, position: int, cue: str) -> int:
     start = position
     for words, index in enumerate(range(first - 1, -1, -1)):
         word = tokens.words[index]
-        if word in _CONTRAST:
+        if word in _CONTRAST or word == ",":
             if not pointing:
                 break
-            pointing = False  # across one contrast at most
-        elif word in _RESOLVED_STOPS or word == "," or words >= _MAX_RESOLVED_WORDS:
+            pointing = False  # across one contrast or comma at most
+        elif word in _RESOLVED_STOPS or words >= _MAX_RESOLVED_WORDS:
             break
         start = tokens.starts[index]
     return start
