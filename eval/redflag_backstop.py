@@ -15,9 +15,11 @@ How the settings are chosen, all deterministic:
    from a batch's misses, which makes these estimates a little optimistic.)
 2. The regularisation ``C`` and the threshold are the pair that flags the most red-flag questions out of batch
    while firing on none of the benign look-alikes and other questions (``MAX_FALSE_ALARM_RATE``); ties go to the
-   higher threshold, then the smaller ``C``.
+   higher threshold, then the smaller ``C``. The model fitted on every example must also fire on none of those
+   tuning questions at that threshold (it is the one shipped).
 3. The nearest-neighbour margin's ``k`` and threshold, the same way: the most red flags flagged out of batch with
-   no false alarm (ties to the higher threshold, then the smaller ``k``). The backstop fires when either step 2's
+   no false alarm, out of batch and with every example in the bank (ties to the higher threshold, then the smaller
+   ``k``). The backstop fires when either step 2's
    model or this margin does, so together they raise no false alarm out of batch either.
 4. The emergency threshold has the fewest emergencies flagged only as urgent, out of batch, over the red flags
    that steps 2 and 3 flag, then the fewest urgent ones flagged as emergencies (escalate when unsure: the
@@ -41,7 +43,7 @@ from service.redflags import RedFlagCatalogue, load_catalogue
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
 EMERGENCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
-NEIGHBOUR_KS = (10, 20, 30, 40)
+NEIGHBOUR_KS = (10, 20, 30, 40, 60, 80)
 MARGIN_THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.2001, 0.005))
 # Out of batch, the backstop may fire on no look-alike and no answerable or out-of-scope question: a false
 # "call emergency services" on an everyday question costs the reader's trust in every banner after it.
@@ -134,25 +136,29 @@ def choose(examples: Examples) -> Choice:
     benign = questions & (np.asarray(examples.kinds) == "benign")
     other = questions & (examples.red == 0) & ~benign
     rows = [
-        "| C | threshold | red flags flagged (out of batch) | benign look-alikes fired | other questions fired |",
-        "| --- | --- | --- | --- | --- |",
+        "| C | threshold | red flags flagged (out of batch) | benign look-alikes fired | other questions fired |"
+        " fitted on all: questions fired |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     allowed_settings: list[tuple[int, float, float]] = []  # (red flags flagged, threshold, -C): the max wins
     scores: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for c in C_GRID:
         p_red, p_emergency = out_of_batch(examples, c)
         scores[c] = (p_red, p_emergency)
+        in_sample = _fit(examples.vectors, examples.red, c).predict_proba(examples.vectors)[:, 1]
         for t in THRESHOLDS:
             fired = p_red >= t
+            fired_in_sample = in_sample >= t
             flagged, fa_benign, fa_other = (
                 int((fired & red).sum()),
                 int((fired & benign).sum()),
                 int((fired & other).sum()),
             )
-            allowed = _within_bounds(fired, benign, other)
+            allowed = _within_bounds(fired, benign, other) and _within_bounds(fired_in_sample, benign, other)
             rows.append(
                 f"| {c:g} | {t:.2f} | {flagged}/{int(red.sum())} | {fa_benign}/{int(benign.sum())} |"
-                f" {fa_other}/{int(other.sum())}{'' if allowed else ' (over)'} |"
+                f" {fa_other}/{int(other.sum())} | {int((fired_in_sample & (benign | other)).sum())}"
+                f"{'' if allowed else ' (over)'} |"
             )
             if allowed:
                 allowed_settings.append((flagged, t, -c))
@@ -166,11 +172,13 @@ def choose(examples: Examples) -> Choice:
         "",
         f"Chosen: C {c:g}, threshold {threshold:.2f} ({int(by_model.sum())} red flags). The neighbour margin beside it:",
         "",
-        "| k | lowest threshold with no false alarm | red flags flagged (out of batch) | flagged by either |",
+        "| k | lowest threshold with no false alarm (out of batch and fitted on all) | red flags flagged (out of batch)"
+        " | flagged by either |",
         "| --- | --- | --- | --- |",
     ]
     margin_settings: list[tuple[int, float, int]] = []  # (red flags flagged, threshold, -k): the max wins
     margins_by_k: dict[int, np.ndarray] = {}
+    vectors = normalised(examples.vectors)
     folds = [examples.batch != b for b in sorted(set(examples.batch.tolist()) - {-1})]
     fewest = min(min(int((f & (examples.red == 1)).sum()), int((f & (examples.red == 0)).sum())) for f in folds)
     for k in NEIGHBOUR_KS:
@@ -178,7 +186,13 @@ def choose(examples: Examples) -> Choice:
             rows.append(f"| {k} | too few examples in a fold | - | - |")
             continue
         margins = margins_by_k[k] = out_of_batch_margins(examples, k)
-        quiet = [t for t in MARGIN_THRESHOLDS if _within_bounds(margins >= t, benign, other)]
+        bank = NeighbourMargin(vectors, examples.red == 1, k=k, threshold=0.0)
+        in_sample = np.array([bank.margin(v) if q else np.nan for v, q in zip(vectors, questions, strict=True)])
+        quiet = [
+            t
+            for t in MARGIN_THRESHOLDS
+            if _within_bounds(margins >= t, benign, other) and _within_bounds(in_sample >= t, benign, other)
+        ]
         if not quiet:
             rows.append(f"| {k} | none | - | - |")
             continue
