@@ -422,6 +422,7 @@ _RESOLVED_CUE: Final = re.compile(
 _FULL_RECOVERY: Final = re.compile(
     r"\b(?:fully|completely|totally) (?:recovered|better|over it|healed)\b|\b(?:recovered|healed) (?:fully|completely|up)\b"
     r"|\b(?:temperatures?|temps?|fevers?) (?:has |have |s )?(?:been (?:back to )?normal|(?:gone|come) (?:back )?(?:down|to normal)|back to normal)\b"
+    r"|\b(?:(?:it|feeling|the feeling|sensation|everything) )?(?:all )?came back (?:within|after|in) (?:a |an |\d+|one|two|five|ten|fifteen|twenty|thirty|a few|few|half an?) ?(?:\w+ )?(?:seconds?|minutes?|mins?|hours?)\b"
 )
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
@@ -438,6 +439,7 @@ _OTHER_PERSON_CUE: Final = re.compile(
     r"|auntie|cousin|colleague|coworker|boss|neighbou?r|flatmate|roommate|housemate|client|patients?|fiancee?"
     r"|in laws?|stepdad|stepmum|stepmom|niece|nephew|teammate|doctor|gp|physio|nurse|consultant|surgeon|chiro"
     r"|osteopath|family|relatives?)s?\b"  # "my brothers leg": a possessive without its apostrophe
+    r"|\b(?:my|our|her|his|a|the) (?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) (?:month|week|year|yr)s? old\b"
     r"|\b(?:someone|somebody|anyone|anybody|people|person|he|she|him|them|others|everyone|you|your|yourself)\b"
     # "they found ... on a scan", "they said": clinicians telling the user about the user.
     r"|\bthey\b(?! (?:found|said|told|diagnosed|think|thought|reckon|saw|spotted|picked|checked|scanned|did|want|wanted"
@@ -461,6 +463,7 @@ _FIRST_PERSON_WORD: Final = re.compile(r"\b(?:i|im|ive|id|me|my|myself)\b")
 # "me and my partner", "my wife and i": the user is part of the subject.
 _WITH_ME: Final = re.compile(
     r"\b(?:me|i) and (?:my |our )?\w+|\b(?:my|our) \w+ and (?:i|me)\b"
+    r"|\b(?:with|and) (?:my|our) (?:partner|wife|husband|hubby|boyfriend|girlfriend|bf|gf|fiancee?)\b(?! (?:is|has|was|had|says|said|thinks|s)\b)"
     r"|\b(?:as|when i was|since i was|back when i was) (?:a |an )?(?:child|kid|baby|toddler|teen\w*|little one)\b"
 )
 # Signs that the other person is with the user now, so their symptoms count ("should we lift him", "his neck").
@@ -471,22 +474,24 @@ _PRESENCE: Final = re.compile(
     r"|(?:hes|shes) (?:been|got|not|now|so|really)"
     # "his wrist", but not "help her back pain": there the user asks how to care for someone, not what is wrong now.
     r"|(?<!help )(?<!helping )(?<!ease )(?<!relieve )(?<!for )(?<!about )(?<!treat )(?<!massage )(?<!massaging )"
-    r"(?:his|her) (?:(?:lower|upper|mid|middle|left|right|bad) )?(?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
+    r"(?<!spread to )(?<!spread into )(?:his|her) (?:(?:lower|upper|mid|middle|left|right|bad) )?(?:back|neck|legs?|spine|head|chest|bladder|lips|breathing|feet|arms?|hands?|knees?|ankles?"
     r"|hips?|elbows?|wrists?|shoulders?|calf|calves|skin)"
     r"|(?:glass|tumbler) test|press\w* (?:a |the )?(?:glass|tumbler)"
     r"|with me|next to me|right now|just now|here now|(?:call|ring) (?:an )?(?:ambulance|999|911|112)"
     r"|(?:has |just )?(?:collapsed|fainted)(?! (?:at|in|on|last|yesterday|a|two|three|years))|unconscious|not breathing"
-    r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
+    r"|(?:baby|toddler|child|kid|little one|son|daughter|boy|girl|(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten) (?:month|year|yr)s? old)(?: is| has(?! had)| hasnt| isnt| keeps| wont| cant| seems| looks| feels)"
     r"|(?:hes|shes) (?:got|not|now|so|really|very|too|burning|floppy|sleepy|drowsy|limp)"
     r"|(?:he|she) (?:tells?|told) (?:me|us)|(?:he|she) not\b"
-    r"|(?:staying|living|lives|stays|sitting|lying|here) with (?:us|me)\b"
+    r"|(?:staying|living|lives|stays|sitting|lying|here) with (?:us|me)\b|(?:sat|sitting|standing|lying) (?:right )?(?:here|next to me|beside me)\b"
     r"|(?:hes|shes|theyre|he is|she is|they are) (?:still |just )?(?:lying|laying|stuck|trapped|on the (?:floor|ground))"
     # Where someone the user is watching is now: "has been sat on the commode", "is in the bath".
     r"|(?:has|have|s) been (?:sat |sitting |lying |laid up |stuck )?(?:on|in) (?:the|a) (?:commode|toilet|loo|floor|bed|sofa|couch"
     r"|chair|armchair|bath)|(?:is|s) (?:in|on) the (?:bath|shower|loo|toilet|commode|floor)"
     # "my father ... he fell from the roof": the user tells what just happened to someone in their care.
     r"|(?:he|she) (?:has |just |had )?(?:fell|fall|fallen|crashed|was hit|got hit|landed|was knocked)"
-    r"|this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago"
+    # "the gp saw her this morning" is when a doctor looked, not that she is here.
+    r"|(?<!saw her )(?<!saw him )(?<!seen her )(?<!seen him )(?<!saw them )"
+    r"(?:this morning|this afternoon|this evening|tonight|(?:an|one|two|three|a few|a couple of) hours? ago|minutes ago)"
     r"|(?:he|she|hes|shes) (?:is |s |looks |seems |feels |has gone |went |gone |turned |going |turning )?(?:\w+ )?(?:sleepy|drowsy|floppy|limp|hot|burning|pale|grey|gray|blue"
     r"|confused|unwell|poorly|vomiting|being sick|shaking|shivering|sweating|clammy|not (?:himself|herself|making sense)))\b"
 )
@@ -532,10 +537,14 @@ _PAST_CUE: Final = re.compile(
     r"|back in (?:19|20)\d\d|in (?:19|20)\d\d|long time ago|ages ago|once before|had (?:it|that|this) before"
     r"|since (?:i was (?:a kid|a child|little|young|a teen\w*|born)|childhood|birth)"
     r"|when i was (?:at|in) \w+|(?:back )?(?:at|in) (?:high |secondary |primary |middle |grammar )?school(?= *(?:$|[,.;!?]|now\b|but\b))"
+    r"|(?:at|in) (?:uni|university|college)(?= *(?:$|[,.;!?(]|now\b|but\b))"
     r"|in my (?:teens|twenties|thirties|20s|30s|youth|younger days)|as a (?:student|teenager|schoolboy|schoolgirl)"
     r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago|a (?:while|long while|good while) (?:back|ago)"
     r"|some time ago|(?:history|hx) of|once had|had (?:one|it|that|a \w+) once)\b"
 )
+# A sentence about something over: someone's presence in it ("he collapsed in his garden last month") is not now.
+_OVER_NOW: Final = re.compile(r"\b(?:(?<!since )last (?:month|year)|died|passed away|didnt make it|funeral)\b")
+_POSSESSIVES: Final = ("my ", "our ", "his ", "her ", "their ")
 # "started 2 months ago" is how long a current symptom has lasted, not a past event.
 _PAST_PSEUDO: Final = re.compile(
     r"\b(?:started|began|begun|since|came on|kicked in|first noticed|noticed it|been going on)(?: \w+){0,4} ago\b"
@@ -569,13 +578,17 @@ class _Scopes:
     others: tuple[tuple[int, int], ...]  # a match starting here is about someone else
     backward: tuple[tuple[int, int], ...]  # a match *ending* here is negated by what follows ("... are fine")
     past: tuple[tuple[int, int], ...]  # a match starting here is long past
+    named_others: tuple[int, ...] = ()  # where "my aunts", "his dads" ... end: a match holding one is about them
 
     def block(self, start: int, end: int, rule: RedFlagRule) -> bool:
         if any(lo <= start < hi for lo, hi in self.forward):
             return True
         if any(lo <= end - 1 < hi for lo, hi in self.backward):
             return True
-        if not rule.others and any(lo <= start < hi for lo, hi in self.others):
+        # About someone else: the match starts in their scope, or names them inside it ("after my aunts fusion").
+        if not rule.others and (
+            any(lo <= start < hi for lo, hi in self.others) or any(start < at < end for at in self.named_others)
+        ):
             return True
         return not rule.history and any(lo <= start < hi for lo, hi in self.past)
 
@@ -600,13 +613,17 @@ def _find_scopes(text: str) -> _Scopes:
     ]
     others = [(cue.end(), _walk_forward(tokens, cue.end(), "other")) for cue in _DISTANT_PERSON_CUE.finditer(text)]
     others += [(cue.end(), _animal_scope_end(text, cue.end())) for cue in _ANIMAL_SUBJECT.finditer(text)]
-    if _PRESENCE.search(text) is None:
+    named_others: list[int] = []
+    if not _someone_present_now(text, tokens):
         with_me = [m.span() for m in _WITH_ME.finditer(text)]
-        others += [
-            (cue.end(), _walk_forward(tokens, cue.end(), "other"))
+        cues = [
+            cue
             for cue in _OTHER_PERSON_CUE.finditer(text)
             if not any(lo < cue.end() and cue.start() < hi for lo, hi in with_me)
         ]
+        others += [(cue.end(), _walk_forward(tokens, cue.end(), "other")) for cue in cues]
+        # "my aunts fusion" (a possessive without its apostrophe), not "with my husband".
+        named_others = [cue.end() for cue in cues if cue.group().startswith(_POSSESSIVES) and cue.group().endswith("s")]
     backward = [(_walk_backward(tokens, cue.start()), cue.start()) for cue in _BACKWARD_NEGATION_CUE.finditer(text)]
     backward += [
         (_walk_back_resolved(tokens, cue.start(), cue.group()), cue.start())
@@ -614,7 +631,7 @@ def _find_scopes(text: str) -> _Scopes:
         if not _NOT_BEFORE.search(text, 0, cue.start())  # "it hasnt gone away" is not resolved
     ]
     backward += [
-        (max(text.rfind(mark, 0, cue.start()) for mark in ".;!?") + 1, cue.start())
+        (_recovered_from(text, cue), cue.start())
         for cue in _FULL_RECOVERY.finditer(text)
         if not _NOT_BEFORE.search(text, 0, cue.start())  # "not fully recovered" is not over
     ]
@@ -624,7 +641,31 @@ def _find_scopes(text: str) -> _Scopes:
         for cue in _PAST_CUE.finditer(text)
         if not any(lo <= cue.start() < hi for lo, hi in not_past)
     ]
-    return _Scopes(forward=tuple(forward), others=tuple(others), backward=tuple(backward), past=tuple(past))
+    return _Scopes(
+        forward=tuple(forward),
+        others=tuple(others),
+        backward=tuple(backward),
+        past=tuple(past),
+        named_others=tuple(named_others),
+    )
+
+
+def _someone_present_now(text: str, tokens: _Tokens) -> bool:
+    """A presence cue ("his back", "collapsed") in a clause that is not about the past ("last month", "died")."""
+    for cue in _PRESENCE.finditer(text):
+        lo, hi = _clause(tokens, cue.start(), cue.end())
+        if not (_PAST_CUE.search(text, lo, hi) or _OVER_NOW.search(text, lo, hi)):
+            return True
+    return False
+
+
+def _recovered_from(text: str, cue: re.Match[str]) -> int:
+    """Where a full recovery reaches back to: its sentence, or the one before when the cue opens its sentence
+    pointing back ("my bum went numb on the ride. it came back within ten minutes")."""
+    start = max(text.rfind(mark, 0, cue.start()) for mark in ".;!?") + 1
+    if text[start : cue.start()].strip() == "" and cue.group().split(" ", 1)[0] in _POINTING_BACK:
+        start = max(text.rfind(mark, 0, max(start - 1, 0)) for mark in ".;!?") + 1
+    return start
 
 
 def _animal_scope_end(text: str, position: int) -> int:
