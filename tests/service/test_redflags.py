@@ -67,6 +67,20 @@ def test_a_minimal_catalogue_loads(tmp_path: Path) -> None:
     assert rules_for("back pain and a fever", catalogue) == ["fever-with-back-pain"]
 
 
+def test_the_rarest_part_of_a_pattern_is_tried_first_and_the_answer_is_the_same(tmp_path: Path) -> None:
+    rule = {
+        **GOOD_RULE,
+        "patterns": [{"all": ["\\bback\\b", "\\bfever\\b"]}],
+        "test_phrases": ["fever and back pain", "back pain with fever", "back ache and a fever", "a fever, sore back"],
+        "negative_phrases": ["sore back after the gym", "back stiff in the morning", "no fever, just a stiff back"],
+    }
+    catalogue = load_catalogue(write_catalogue(tmp_path, rule))
+    # "back" is in every negative phrase, "fever" in one: fever is checked first.
+    assert [part.pattern for part in catalogue.rules[0].patterns[0]] == ["\\bfever\\b", "\\bback\\b"]
+    assert rules_for("back pain and a fever", catalogue) == ["fever-with-back-pain"]
+    assert rules_for("back pain after lifting", catalogue) == []
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
