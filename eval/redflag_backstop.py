@@ -129,13 +129,52 @@ class Choice:
     table: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """Masks over the examples: the tuning questions, and among them the warning signs, the look-alikes and the rest."""
+
+    questions: np.ndarray
+    red: np.ndarray
+    benign: np.ndarray
+    other: np.ndarray
+
+    @classmethod
+    def of(cls, examples: Examples) -> _Groups:
+        questions = examples.batch >= 0
+        benign = questions & (np.asarray(examples.kinds) == "benign")
+        return cls(questions, questions & (examples.red == 1), benign, questions & (examples.red == 0) & ~benign)
+
+    def quiet(self, fired: np.ndarray) -> bool:
+        """At most ``MAX_FALSE_ALARM_RATE`` of the look-alikes, and of the other questions, fired."""
+        return bool(
+            (fired & self.benign).sum() <= MAX_FALSE_ALARM_RATE * self.benign.sum()
+            and (fired & self.other).sum() <= MAX_FALSE_ALARM_RATE * self.other.sum()
+        )
+
+
 def choose(examples: Examples) -> Choice:
-    """Steps 2 and 3 of the module docstring, with the tables they print."""
-    questions = examples.batch >= 0
-    red = questions & (examples.red == 1)
-    benign = questions & (np.asarray(examples.kinds) == "benign")
-    other = questions & (examples.red == 0) & ~benign
-    rows = [
+    """Steps 2 to 4 of the module docstring, with the tables they print."""
+    groups = _Groups.of(examples)
+    rows: list[str] = []
+    c, threshold, p_red, p_emergency = _choose_model(examples, groups, rows)
+    by_model = groups.red & (p_red >= threshold)
+    k, margin_threshold, margins = _choose_margin(examples, groups, by_model, rows)
+    caught = by_model | (groups.red & (margins >= margin_threshold))
+    emergency_threshold = _choose_emergency_threshold(examples, caught, p_emergency, rows)
+    return Choice(
+        c=c,
+        threshold=threshold,
+        k=k,
+        margin_threshold=margin_threshold,
+        emergency_threshold=emergency_threshold,
+        table=tuple(rows),
+    )
+
+
+def _choose_model(examples: Examples, groups: _Groups, rows: list[str]) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Step 2: C and threshold; returns them with the chosen C's out-of-batch P(warning sign) and P(emergency)."""
+    red, benign, other = groups.red, groups.benign, groups.other
+    rows += [
         "| C | threshold | red flags flagged (out of batch) | benign look-alikes fired | other questions fired |"
         " fitted on all: questions fired |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -154,7 +193,7 @@ def choose(examples: Examples) -> Choice:
                 int((fired & benign).sum()),
                 int((fired & other).sum()),
             )
-            allowed = _within_bounds(fired, benign, other) and _within_bounds(fired_in_sample, benign, other)
+            allowed = groups.quiet(fired) and groups.quiet(fired_in_sample)
             rows.append(
                 f"| {c:g} | {t:.2f} | {flagged}/{int(red.sum())} | {fa_benign}/{int(benign.sum())} |"
                 f" {fa_other}/{int(other.sum())} | {int((fired_in_sample & (benign | other)).sum())}"
@@ -167,10 +206,17 @@ def choose(examples: Examples) -> Choice:
     _, threshold, negative_c = max(allowed_settings)
     c = -negative_c
     p_red, p_emergency = scores[c]
-    by_model = red & (p_red >= threshold)
+    flagged = int((red & (p_red >= threshold)).sum())
+    rows += ["", f"Chosen: C {c:g}, threshold {threshold:.2f} ({flagged} red flags). The neighbour margin beside it:"]
+    return c, threshold, p_red, p_emergency
+
+
+def _choose_margin(
+    examples: Examples, groups: _Groups, by_model: np.ndarray, rows: list[str]
+) -> tuple[int, float, np.ndarray]:
+    """Step 3: k and the margin threshold; returns them with the chosen k's out-of-batch margins."""
+    red, questions = groups.red, groups.questions
     rows += [
-        "",
-        f"Chosen: C {c:g}, threshold {threshold:.2f} ({int(by_model.sum())} red flags). The neighbour margin beside it:",
         "",
         "| k | lowest threshold with no false alarm (out of batch and fitted on all) | red flags flagged (out of batch)"
         " | flagged by either |",
@@ -188,11 +234,7 @@ def choose(examples: Examples) -> Choice:
         margins = margins_by_k[k] = out_of_batch_margins(examples, k)
         bank = NeighbourMargin(vectors, examples.red == 1, k=k, threshold=0.0)
         in_sample = np.array([bank.margin(v) if q else np.nan for v, q in zip(vectors, questions, strict=True)])
-        quiet = [
-            t
-            for t in MARGIN_THRESHOLDS
-            if _within_bounds(margins >= t, benign, other) and _within_bounds(in_sample >= t, benign, other)
-        ]
+        quiet = [t for t in MARGIN_THRESHOLDS if groups.quiet(margins >= t) and groups.quiet(in_sample >= t)]
         if not quiet:
             rows.append(f"| {k} | none | - | - |")
             continue
@@ -204,12 +246,17 @@ def choose(examples: Examples) -> Choice:
         raise SystemExit("no neighbour margin keeps the false alarms within bounds; the backstop cannot be trained")
     _, margin_threshold, negative_k = max(margin_settings)
     k = -negative_k
-    caught = by_model | (red & (margins_by_k[k] >= margin_threshold))
+    rows += ["", f"Chosen: k {k}, margin threshold {margin_threshold:.3f}."]
+    return k, margin_threshold, margins_by_k[k]
+
+
+def _choose_emergency_threshold(
+    examples: Examples, caught: np.ndarray, p_emergency: np.ndarray, rows: list[str]
+) -> float:
+    """Step 4, over the red flags that the model or the margin flags out of batch."""
     wanted_emergency = examples.emergency == 1
     rows += [
-        "",
-        f"Chosen: k {k}, margin threshold {margin_threshold:.3f}. Emergency threshold over the {int(caught.sum())}"
-        " red flags either flags:",
+        f"Emergency threshold over the {int(caught.sum())} red flags the model or the margin flags:",
         "",
         "| emergency threshold | under-triage (emergency flagged urgent) | over-triage (urgent flagged emergency) |",
         "| --- | --- | --- |",
@@ -223,22 +270,7 @@ def choose(examples: Examples) -> Choice:
         costs.append((under, over, e))
     emergency_threshold = min(costs)[2]
     rows.append(f"\nChosen emergency threshold: {emergency_threshold:.1f}.")
-    return Choice(
-        c=c,
-        threshold=threshold,
-        k=k,
-        margin_threshold=margin_threshold,
-        emergency_threshold=emergency_threshold,
-        table=tuple(rows),
-    )
-
-
-def _within_bounds(fired: np.ndarray, benign: np.ndarray, other: np.ndarray) -> bool:
-    """At most ``MAX_FALSE_ALARM_RATE`` of the look-alikes, and of the other questions, fired."""
-    return bool(
-        (fired & benign).sum() <= MAX_FALSE_ALARM_RATE * benign.sum()
-        and (fired & other).sum() <= MAX_FALSE_ALARM_RATE * other.sum()
-    )
+    return emergency_threshold
 
 
 def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBackstop:

@@ -151,19 +151,16 @@ class RedFlagBackstop:
         emergency = _sigmoid(float(np.dot(emergency_weights, vector)) + self.emergency_bias)
         return red, emergency
 
-    def is_warning_sign(self, vector: np.ndarray) -> bool:
-        """The ``red`` model or the neighbour margin is at or over its threshold."""
-        red, _ = self.probabilities(vector)
-        if red >= self.threshold:
-            return True
-        return self.neighbours is not None and self.neighbours.margin(vector) >= self.neighbours.threshold
-
     def level(self, vector: np.ndarray) -> Level | None:
-        """The level of the flag this vector raises, or None."""
-        if not self.is_warning_sign(vector):
+        """The level of the flag this vector raises, or None: the ``red`` model or the neighbour margin must be at or
+        over its threshold."""
+        red, emergency = self.probabilities(vector)
+        if red < self.threshold and not self._over_margin(vector):
             return None
-        _, emergency = self.probabilities(vector)
         return "emergency" if emergency >= self.emergency_threshold else "urgent"
+
+    def _over_margin(self, vector: np.ndarray) -> bool:
+        return self.neighbours is not None and self.neighbours.margin(vector) >= self.neighbours.threshold
 
     def flags(self, vector: np.ndarray, catalogue: RedFlagCatalogue, *, model: str) -> tuple[RedFlag, ...]:
         """The catalogue's flag for this vector's level, when the vector comes from the model trained on."""
