@@ -443,6 +443,10 @@ _FULL_RECOVERY: Final = re.compile(
     r"|\b(?:temperatures?|temps?|fevers?) (?:has |have |s )?(?:been (?:back to )?normal|(?:gone|come) (?:back )?(?:down|to normal)|back to normal)\b"
     r"|\b(?:(?:it|feeling|the feeling|sensation|everything) )?(?:all )?came back (?:within|after|in) (?:a |an |\d+|one|two|five|ten|fifteen|twenty|thirty|a few|few|half an?) ?(?:\w+ )?(?:seconds?|minutes?|mins?|hours?)\b"
 )
+# "... went away but came back within an hour", "came back again": the sign returned, it is not over.
+_RECURRENCE: Final = re.compile(
+    r"\b(?:went|gone|go|goes|going) away|\b(?:stopped|eased|settled|disappeared|cleared|again|keeps?|kept)\b"
+)
 _RESOLVED_STOPS: Final = _HARD_BREAKS | {"and", "or", "so", "because", "now"}
 # Only "it" and its kind point back past "but" ("a fever yesterday but its gone"); "my legs are numb but my back is
 # better" resolves the back alone.
@@ -523,7 +527,7 @@ _INFO_CUE: Final = re.compile(
     r"|exam|study\w*|writing) (?:about|on|for|regarding|re)|(?:read|heard|saw|seen|told) (?:that|somewhere)"
     r"|signs? (?:of|for)|symptoms? (?:of|for)|warning signs|red flags?|tell me about|explain|define|definition of"
     r"|meaning of|difference between|is it true|in general|generally|hypothetically|for example|eg|such as"
-    r"|list of|examples? of|(?:is|are|does|do) (?:a |an |the )?(?:\w+ ){1,3}always"
+    r"|list of|examples? of|(?:is|are|does|do) (?:a|an) (?:\w+ ){1,3}always"  # "is a stiff neck always ...", not "is my"
     r"|(?:what )?if (?:i|you|someone|somebody|anyone|he|she|they|we) (?:ever|were to|was to|should ever)"
     r"|how (?:to|do|can|would|will|should|could) (?:i |you |we |they )?(?:tell|know|check|spot|recogni[sz]e)"
     r"|(?:just )?in case (?:i|you|someone|anyone|he|she|they|we) ever|hypothetical\w*"
@@ -561,7 +565,7 @@ _PAST_CUE: Final = re.compile(
     r"|previously|an old (?:\w+ )?injury|years (?:and years )?ago|a (?:while|long while|good while) (?:back|ago)"
     r"|some time ago|(?:history|hx) of|once had|had (?:one|it|that|a \w+) once)\b"
 )
-# A sentence about something over: someone's presence in it ("he collapsed in his garden last month") is not now.
+# A clause about something over: someone's presence in it ("he collapsed in his garden last month") is not now.
 _OVER_NOW: Final = re.compile(r"\b(?:(?<!since )last (?:month|year)|died|passed away|didnt make it|funeral)\b")
 _POSSESSIVES: Final = ("my ", "our ", "his ", "her ", "their ")
 # "started 2 months ago" is how long a current symptom has lasted, not a past event.
@@ -653,6 +657,10 @@ def _find_scopes(text: str) -> _Scopes:
         (_recovered_from(text, cue), cue.start())
         for cue in _FULL_RECOVERY.finditer(text)
         if not _NOT_BEFORE.search(text, 0, cue.start())  # "not fully recovered" is not over
+        and not (
+            "came back" in cue.group()
+            and _RECURRENCE.search(text, _sentence_start(text, cue.start()), _sentence_end(text, cue.end()))
+        )
     ]
     not_past = [m.span() for m in _PAST_PSEUDO.finditer(text)]
     past = [
@@ -681,10 +689,19 @@ def _someone_present_now(text: str, tokens: _Tokens) -> bool:
 def _recovered_from(text: str, cue: re.Match[str]) -> int:
     """Where a full recovery reaches back to: its sentence, or the one before when the cue opens its sentence
     pointing back ("my bum went numb on the ride. it came back within ten minutes")."""
-    start = max(text.rfind(mark, 0, cue.start()) for mark in ".;!?") + 1
+    start = _sentence_start(text, cue.start())
     if text[start : cue.start()].strip() == "" and cue.group().split(" ", 1)[0] in _POINTING_BACK:
-        start = max(text.rfind(mark, 0, max(start - 1, 0)) for mark in ".;!?") + 1
+        start = _sentence_start(text, max(start - 1, 0))
     return start
+
+
+def _sentence_start(text: str, position: int) -> int:
+    return max(text.rfind(mark, 0, position) for mark in ".;!?") + 1
+
+
+def _sentence_end(text: str, position: int) -> int:
+    end = _SENTENCE_END.search(text, position)
+    return end.start() if end else len(text)
 
 
 def _animal_scope_end(text: str, position: int) -> int:

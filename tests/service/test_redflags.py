@@ -474,6 +474,10 @@ def test_resolved_hypothetical_past_explained_and_informational_mentions_raise_n
         ("secondary cancer in my bones, now numbness round my waist like a band and back pain", "emergency"),
         ("heroin user with new bad back pain", "urgent"),
         ("had a spinal injection last week and back is worse", "urgent"),
+        # A sign that "came back" after easing has returned; it is not a recovery.
+        ("since my back went my bum goes numb, it eased off but came back within an hour", "emergency"),
+        # "is my ... always" asks about the user, not for information.
+        ("is my neck always going to be this stiff? ive got a fever and the light hurts", "emergency"),
     ],
 )
 def test_new_wordings_are_recognised_at_their_level(question: str, level: str) -> None:
