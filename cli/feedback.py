@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from service.config import get_settings
-from service.feedback import FeedbackStore, FeedbackUnavailableError, Rating, StoredFeedback, to_question_line
+from feedback import FeedbackStore, FeedbackUnavailableError, Rating, StoredFeedback, to_question_line
+from settings import get_settings
 
 feedback_app = typer.Typer(
     name="feedback",

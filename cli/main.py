@@ -20,11 +20,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from answer import LearnedModels
 from cli.feedback import feedback_app
-from eval.run import Suite
 from index import (
     SEARCH_MODES,
-    DenseType,
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
@@ -33,11 +32,13 @@ from index import (
     IndexWriteError,
     ModelNotFoundError,
     SearchIndex,
+    open_embedder,
 )
-from ingest import ChunkerSettings, IngestInputError, NoDocumentsError, ingest
-from service.config import Settings, get_settings
+from ingest import IngestInputError, NoDocumentsError, ingest
+from settings import ChunkerSettings, DenseType, Settings, get_settings
 
-if TYPE_CHECKING:  # importing the benchmarks is slow; only the commands that run them do
+if TYPE_CHECKING:  # the evaluation and benchmark libraries (extras) load only for the commands that run them
+    from eval.run import Suite
     from eval.bench import ScaleOptions
 
 app = typer.Typer(
@@ -160,7 +161,7 @@ def ingest_command(
     )
     build = settings.build_settings(dense_type=dense_type)
     try:
-        embedder = settings.embedder()
+        embedder = open_embedder(settings.embedder_settings())
         result = ingest(
             sources,
             index_dir=settings.index_dir,
@@ -219,7 +220,7 @@ def search_command(
         _fail("the query is empty")
     settings = _settings(index, model)
     try:
-        embedder = settings.embedder()
+        embedder = open_embedder(settings.embedder_settings())
         search_index = SearchIndex.load(
             settings.index_dir,
             embedder=embedder,
@@ -246,10 +247,20 @@ def search_command(
 
 def _load_index(settings: Settings) -> SearchIndex:
     try:
-        embedder = settings.embedder()
+        embedder = open_embedder(settings.embedder_settings())
         return SearchIndex.load(settings.index_dir, embedder=embedder, settings=settings.search_settings())
     except USER_ERRORS as exc:
         _fail(str(exc))
+
+
+def _load_models(settings: Settings) -> LearnedModels:
+    from answer import ArtifactError, load_models
+    from triage import RedFlagCatalogueError
+
+    try:
+        return load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue)
+    except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
+        _fail(f"the learned models cannot be loaded: {exc}")
 
 
 @app.command("serve")
@@ -326,8 +337,7 @@ def ask_command(
 
     Example: healthqa ask "is it normal for my knees to ache after the gym?"
     """
-    from service.qa import QuestionError, answer_question, answer_to_dict, clean_question
-    from service.redflags import load_catalogue
+    from answer import QuestionError, answer_question, answer_to_dict, clean_question
 
     settings = _settings(index, model)
     try:
@@ -335,11 +345,13 @@ def ask_command(
     except QuestionError as exc:
         _fail(str(exc))
     search_index = _load_index(settings)
+    models = _load_models(settings)
     answer = answer_question(
         text,
         search_index,
-        settings=settings.qa_settings(),
-        catalogue=load_catalogue(settings.redflag_catalogue),
+        settings=settings.answer_settings(),
+        triage=models.triage,
+        abstention=models.abstention,
         k=k,
     )
     if as_json:
@@ -355,38 +367,41 @@ def calibrate_command(
     index: IndexOption = None,
     model: ModelOption = None,
     write: Annotated[
-        bool, typer.Option("--write", help="Store the result in service/abstention.json, the shipped default.")
+        bool, typer.Option("--write", help="Store the result in models/abstention.json, the shipped default.")
     ] = False,
 ) -> None:
     """Choose the abstention model and threshold from the tuning questions (never the held-out ones).
 
     Prints the tables the choice was made from (feature sets by cross-validated ROC AUC, then the
     thresholds of the chosen model) and how it does; --write makes it the default
-    (service/abstention.json). Run it after the corpus, the model or the chunker changes.
+    (models/abstention.json). Run it after the corpus, the model or the chunker changes.
 
     Example: healthqa ingest corpus/articles && healthqa calibrate --write
     """
+    from answer import ABSTENTION_FILE, write_artifact
     from eval.calibrate import calibrate
-    from service.abstention import ABSTENTION_FILE
 
     settings = _settings(index, model)
     search_index = _load_index(settings)
-    result = calibrate(search_index, settings.qa_settings())
+    models = _load_models(settings)
+    result = calibrate(search_index, settings.answer_settings(), models)
     chosen = result.model
+    configured = models.abstention.threshold if settings.abstain_threshold is None else settings.abstain_threshold
     terms = " ".join(f"{w:+.3f}*{name}" for name, w in zip(chosen.features, chosen.weights, strict=True))
     out.print("\n".join(result.table()), highlight=False)
     out.print(
         f"\nCalibrated on {result.questions} tuning questions (index {search_index.version}; "
         "requests declined by rule (instructions, medicine doses) left out):\n"
         f"  confidence = sigmoid({chosen.bias:+.3f} {terms})\n"
-        f"  abstain_threshold = {chosen.threshold:.4f}   (configured now: {settings.abstain_threshold:.4f})\n"
+        f"  abstain_threshold = {chosen.threshold:.4f}   (configured now: {configured:.4f})\n"
         f"  ROC AUC in-scope vs out-of-scope = {result.auc:.3f}\n"
         f"  answered in scope = {result.answer_rate_in_scope:.1%}, declined out of scope = {result.decline_rate_out_of_scope:.1%}",
         highlight=False,
     )
     if write:
-        ABSTENTION_FILE.write_text(chosen.to_json(), encoding="utf-8")
-        out.print(f"Wrote {ABSTENTION_FILE}", highlight=False)
+        path = settings.models_dir / ABSTENTION_FILE
+        write_artifact(path, chosen.to_json())
+        out.print(f"Wrote {path}", highlight=False)
 
 
 @app.command("eval")
@@ -436,6 +451,8 @@ def eval_command(
     from eval.report import write_report
     from eval.run import run_eval
 
+    from eval.run import Suite
+
     by_name: dict[str, Suite] = {name: name for name in get_args(Suite)}
     chosen: list[Suite] = [by_name[s.value] for s in suite] if suite else ["corpus", "medquad-quick"]
     settings = _settings(None, model)
@@ -443,7 +460,7 @@ def eval_command(
         bounds = load_thresholds(thresholds or THRESHOLDS_FILE) if gate else None
         if questions is not None:
             load_questions(questions)  # a file that is not fully labelled fails here, before any model work
-        embedder = settings.embedder()
+        embedder = open_embedder(settings.embedder_settings())
         results = run_eval(
             chosen,
             settings=settings,
@@ -506,11 +523,11 @@ def sweep_command(
     if unknown:
         _fail(f"unknown tuning set {unknown[0]!r}: choose {', '.join(TUNING_SETS)}")
     settings = _settings(None, model)
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    chunker = settings.chunker_settings()
     try:
         table = run_sweep(
             name,
-            embedder=settings.embedder(),
+            embedder=open_embedder(settings.embedder_settings()),
             base=settings.search_settings(),
             chunker=chunker,
             work_dir=work_dir,

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from answer import Answer
 from ingest import FlaggedDocument
-from service.qa import Answer
 
 
 def print_answer(console: Console, answer: Answer) -> None:

@@ -1,6 +1,6 @@
 """Sweeps that chose the answer-selection settings, on the corpus suite's tuning questions only.
 
-``python -m eval.answer_sweep answers`` varies one ``QASettings`` weight at a time around the shipped
+``python -m eval.answer_sweep answers`` varies one ``AnswerSettings`` weight at a time around the shipped
 defaults and prints, for each value, what a reader of the answers would check:
 
 - ``first right``: the first citation is from a right article (answerable questions);
@@ -32,15 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from answer import LearnedModels, answer_question, load_models
 from eval import mediqa
 from eval.answers import _quotes_expected
 from eval.questions import LabelledQuestion, load_questions
 from eval.run import CORPUS_DIR
-from index import SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
-from service.qa import QASettings, answer_question
-from service.redflags import RedFlagCatalogue, load_catalogue
+from index import SearchIndex, open_embedder
+from ingest import ingest
+from settings import AnswerSettings, Settings
 
 # Values tried for each weight; the shipped default is always among them.
 ANSWER_GRID: dict[str, tuple[float, ...]] = {
@@ -67,13 +66,15 @@ class AnswerFigures:
 
 
 def answer_figures(
-    index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings, questions: list[LabelledQuestion]
+    index: SearchIndex, models: LearnedModels, settings: AnswerSettings, questions: list[LabelledQuestion]
 ) -> AnswerFigures:
     """The four figures above over the answerable questions given (tuning ones only)."""
     first = any_right = expected = labelled = relevant = cited = answers = 0
     answerable = [q for q in questions if q.kind == "answerable"]
     for q in answerable:
-        answer = answer_question(q.question, index, settings=settings, catalogue=catalogue)
+        answer = answer_question(
+            q.question, index, settings=settings, triage=models.triage, abstention=models.abstention
+        )
         first += bool(answer.citations) and answer.citations[0].doc_id in q.relevant
         any_right += any(c.doc_id in q.relevant for c in answer.citations)
         if q.answer_sentences:
@@ -91,16 +92,16 @@ def answer_figures(
     )
 
 
-def mediqa_first_correct(index: SearchIndex, catalogue: RedFlagCatalogue, settings: QASettings) -> float:
+def mediqa_first_correct(index: SearchIndex, models: LearnedModels, settings: AnswerSettings) -> float:
     """On MEDIQA's tuning split: the share of questions whose first citation is a passage graded >= 3."""
-    result = mediqa.evaluate_answers(index, mediqa.load_questions(split="tune"), settings, catalogue)
+    result = mediqa.evaluate_answers(index, mediqa.load_questions(split="tune"), settings, models)
     return float(result["rates"]["first_citation_correct_of_answerable"])
 
 
 def sweep_answers(
     index: SearchIndex,
-    catalogue: RedFlagCatalogue,
-    base: QASettings,
+    models: LearnedModels,
+    base: AnswerSettings,
     *,
     mediqa_index: SearchIndex | None = None,
     weights: Sequence[str] = tuple(ANSWER_GRID),
@@ -114,23 +115,23 @@ def sweep_answers(
         lines += ["", f"{name:<18} first right  any right  expected  cited relevant  sentences{extra}"]
         for value in values:
             settings = replace(base, **{name: value})  # type: ignore[arg-type]  # each name is a numeric field
-            figures = answer_figures(index, catalogue, settings, questions)
+            figures = answer_figures(index, models, settings, questions)
             mark = "*" if getattr(base, name) == value else " "
             line = (
                 f"{mark} {value!s:<16} {figures.first_right:11.3f} {figures.any_right:10.3f} {figures.expected:9.3f} "
                 f"{figures.cited_relevant:15.3f} {figures.sentences:10.2f}"
             )
             if mediqa_index is not None:
-                line += f" {mediqa_first_correct(mediqa_index, catalogue, settings):14.3f}"
+                line += f" {mediqa_first_correct(mediqa_index, models, settings):14.3f}"
             lines.append(line)
     return lines
 
 
 def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
     """The shipped corpus indexed with the product's pipeline under ``work_dir`` (incrementally)."""
-    embedder = settings.embedder()
+    embedder = open_embedder(settings.embedder_settings())
     index_dir = work_dir / "index-corpus"
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    chunker = settings.chunker_settings()
     build = settings.build_settings()  # the sentence vectors the product is configured with
     ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
@@ -141,8 +142,8 @@ def corpus_index(settings: Settings, work_dir: Path) -> SearchIndex:
 
 def mediqa_index(settings: Settings, work_dir: Path) -> SearchIndex:
     """MEDIQA's judged passages indexed with the product's pipeline under ``work_dir`` (as ``healthqa eval``)."""
-    embedder = settings.embedder()
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    embedder = open_embedder(settings.embedder_settings())
+    chunker = settings.chunker_settings()
     index_dir = mediqa.index_passages(work_dir, embedder=embedder, chunker=chunker, build=settings.build_settings())
     index = SearchIndex.load(index_dir, embedder=embedder, settings=settings.search_settings())
     index.embed_query = functools.lru_cache(maxsize=None)(index.embed_query)  # type: ignore[method-assign]
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     extra = mediqa_index(settings, args.work_dir) if args.mediqa else None
     lines = sweep_answers(
         index,
-        load_catalogue(settings.redflag_catalogue),
-        settings.qa_settings(),
+        load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue),
+        settings.answer_settings(),
         mediqa_index=extra,
         weights=args.weight or tuple(ANSWER_GRID),
     )

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from answer import Answer, LearnedModels, answer_question
 from eval.questions import LabelledQuestion, Split, load_questions
 from index import SearchIndex
-from service.qa import Answer, QASettings, answer_question
-from service.redflags import RedFlagCatalogue
+from settings import AnswerSettings
 
 LEVEL_ORDER = {"urgent": 1, "emergency": 2}
 RED_FLAG_LEVELS = ("emergency", "urgent")
@@ -117,8 +117,8 @@ def _integrity(answer: Answer, index: SearchIndex) -> bool:
 
 def evaluate_answers(
     index: SearchIndex,
-    catalogue: RedFlagCatalogue,
-    settings: QASettings,
+    models: LearnedModels,
+    settings: AnswerSettings,
     *,
     split: Split | None,
     questions: list[LabelledQuestion] | None = None,
@@ -135,7 +135,9 @@ def evaluate_answers(
         counts[name][1] += 1
 
     for q in questions:
-        answer = answer_question(q.question, index, settings=settings, catalogue=catalogue)
+        answer = answer_question(
+            q.question, index, settings=settings, triage=models.triage, abstention=models.abstention
+        )
         levels = {f.level for f in answer.red_flags}
         if answer.abstain_reason not in ("instructions", "dose"):  # declined by rule, not by confidence
             confidences.append((q.in_scope, answer.confidence))

@@ -1,7 +1,7 @@
 """Calibrate abstention on the tuning questions (never the held-out ones).
 
 The service abstains when its confidence, a logistic model over features the answer pipeline
-computes anyway (``service/abstention.py``: the best passage's and the best sentence's cosine
+computes anyway (``answer/abstention.py``: the best passage's and the best sentence's cosine
 similarity to the question, whether the best sentence lies in the best-ranked article, and whether the
 question raises a red flag), is below a threshold. In-scope questions (answerable, red-flag, benign)
 should clear it; out-of-scope ones should not. Requests the service declines by rule before any
@@ -38,11 +38,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from answer import AbstentionModel, LearnedModels, gather_evidence, is_dose_request, is_instruction
 from eval.questions import LabelledQuestion, load_questions
 from index import SearchIndex
-from service.abstention import AbstentionModel
-from service.qa import QASettings, coverage_features, is_dose_request, is_instruction
-from service.redflags import RedFlagCatalogue, load_catalogue
+from settings import AnswerSettings
+from triage import Triage
 
 # The feature sets compared, smallest first (a tie goes to the smaller one).
 FEATURE_SETS: tuple[tuple[str, ...], ...] = (
@@ -131,23 +131,24 @@ def scored_questions(questions: list[LabelledQuestion]) -> list[LabelledQuestion
 def feature_matrix(
     questions: list[LabelledQuestion],
     index: SearchIndex,
-    settings: QASettings,
+    settings: AnswerSettings,
     features: tuple[str, ...],
-    catalogue: RedFlagCatalogue,
+    triage: Triage,
 ) -> np.ndarray:
-    """(len(questions), len(features)) float64: each question's abstention features."""
-    rows = [coverage_features(q.question, index, settings=settings, catalogue=catalogue) for q in questions]
+    """(len(questions), len(features)) float64: each question's abstention features, from the answer pipeline's
+    own stages."""
+    rows = [gather_evidence(q.question, index, settings=settings, triage=triage).features() for q in questions]
     return np.array([[row[name] for name in features] for row in rows], dtype=np.float64)
 
 
-def calibrate(index: SearchIndex, settings: QASettings, catalogue: RedFlagCatalogue | None = None) -> Calibration:
+def calibrate(index: SearchIndex, settings: AnswerSettings, models: LearnedModels) -> Calibration:
     """Choose the abstention model and its threshold from the tuning split alone.
 
-    ``catalogue`` is the red-flag catalogue the service runs with (default: the shipped one).
+    ``models`` are the ones the service runs with: their triage feeds the ``red_flag`` feature.
     """
     questions = scored_questions(load_questions(split="tune"))
     every = tuple(dict.fromkeys(name for subset in FEATURE_SETS for name in subset))
-    matrix = feature_matrix(questions, index, settings, every, catalogue or load_catalogue())
+    matrix = feature_matrix(questions, index, settings, every, models.triage)
     labels = np.array([q.in_scope for q in questions])
     answerable = np.array([q.kind == "answerable" for q in questions])
     scores = [

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from answer import LearnedModels
 from eval.answers import evaluate_answers
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE, Split, load_questions
 from eval.retrieval import run_queries
 from index import SEARCH_MODES, SearchIndex
-from service.qa import QASettings
-from service.redflags import RedFlagCatalogue
+from settings import AnswerSettings
 
 # Questions whose relevant articles are a short, specific list; red-flag questions list every
 # article with a "when to get help" section and are scored by the red-flag checks instead.
@@ -20,8 +20,8 @@ RETRIEVAL_KINDS = ("answerable", "benign")
 
 def run_corpus_suite(
     index: SearchIndex,
-    catalogue: RedFlagCatalogue,
-    qa: QASettings,
+    models: LearnedModels,
+    qa: AnswerSettings,
     *,
     split: Split,
     questions_file: Path = QUESTIONS_FILE,
@@ -37,7 +37,7 @@ def run_corpus_suite(
         run = run_queries(index, texts, mode=mode)
         retrieval[mode] = retrieval_metrics(qrels, run)
         curves[mode] = recall_curve(qrels, run)
-    answers = evaluate_answers(index, catalogue, qa, split=split, questions=questions)
+    answers = evaluate_answers(index, models, qa, split=split, questions=questions)
     return {
         "questions": len(questions),
         "retrieval_questions": len(retrievable),
@@ -56,6 +56,6 @@ def run_corpus_suite(
         },
         "red_flag_counts": answers.red_flag_counts(),
         "confidences": answers.confidences,
-        "abstain_threshold": qa.abstain_threshold,
+        "abstain_threshold": models.abstention.threshold if qa.abstain_threshold is None else qa.abstain_threshold,
         "failures": answers.failures,
     }

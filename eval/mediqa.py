@@ -28,11 +28,11 @@ from typing import Any, Literal
 import ir_measures
 from ir_measures import RR, P, R, nDCG
 
+from answer import LearnedModels, answer_question
 from eval.retrieval import run_queries
-from index import SEARCH_MODES, BuildSettings, Embedder, SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.qa import QASettings, answer_question
-from service.redflags import RedFlagCatalogue
+from index import SEARCH_MODES, Embedder, SearchIndex
+from ingest import ingest
+from settings import AnswerSettings, BuildSettings, ChunkerSettings
 
 MEDIQA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mediqa2019-qa"
 CORRECT_GRADE = 3  # the task's own rule: 4 "excellent" and 3 "correct but incomplete" are correct answers
@@ -144,7 +144,7 @@ def mediqa_metrics(questions: list[MediqaQuestion], run: Mapping[str, Mapping[st
 
 
 def evaluate_answers(
-    index: SearchIndex, questions: list[MediqaQuestion], qa: QASettings, catalogue: RedFlagCatalogue
+    index: SearchIndex, questions: list[MediqaQuestion], qa: AnswerSettings, models: LearnedModels
 ) -> dict[str, Any]:
     """The answer level through ``answer_question`` (the code behind ``/v1/ask``).
 
@@ -157,7 +157,7 @@ def evaluate_answers(
     answered = first_correct = 0
     failures = []
     for q in questions:
-        answer = answer_question(q.question, index, settings=qa, catalogue=catalogue)
+        answer = answer_question(q.question, index, settings=qa, triage=models.triage, abstention=models.abstention)
         if answer.abstained:
             failures.append(f"{q.id} abstained (confidence {answer.confidence:.3f})")
             continue
@@ -181,7 +181,7 @@ def answer_rates(counts: Mapping[str, int]) -> dict[str, float]:
 
 
 def run_mediqa_suite(
-    index: SearchIndex, qa: QASettings, catalogue: RedFlagCatalogue, *, data_dir: Path = MEDIQA_DIR
+    index: SearchIndex, qa: AnswerSettings, models: LearnedModels, *, data_dir: Path = MEDIQA_DIR
 ) -> dict[str, dict[str, Any]]:
     """Retrieval per mode and the answer level, per split and on all answerable questions.
 
@@ -195,7 +195,7 @@ def run_mediqa_suite(
     results: dict[str, dict[str, Any]] = {}
     for split in MEDIQA_SPLITS:
         chosen = [q for q in questions if split_of(q.id) == split]
-        answers = evaluate_answers(index, chosen, qa, catalogue)
+        answers = evaluate_answers(index, chosen, qa, models)
         results[f"mediqa.{split}"] = {
             "questions": len(chosen),
             "retrieval": {mode: mediqa_metrics(chosen, runs[mode]) for mode in SEARCH_MODES},

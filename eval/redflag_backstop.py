@@ -37,8 +37,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from eval.questions import LabelledQuestion, batch_of, load_questions
-from service.redflag_backstop import BACKSTOP_FILE, NeighbourMargin, RedFlagBackstop, normalised
-from service.redflags import RedFlagCatalogue, load_catalogue
+from triage import NeighbourMargin, RedFlagBackstop, RedFlagCatalogue, load_catalogue, normalised
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
@@ -294,17 +293,23 @@ def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBacks
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true", help=f"store the fitted backstop in {BACKSTOP_FILE}")
+    parser.add_argument(
+        "--write", action="store_true", help="store the fitted backstop in models/ (HEALTHQA_MODELS_DIR)"
+    )
     args = parser.parse_args(argv)
-    from service.config import Settings
+    from answer import BACKSTOP_FILE, write_artifact
+    from index import open_embedder
+    from settings import Settings
 
-    embedder = Settings().embedder()
+    settings = Settings()
+    embedder = open_embedder(settings.embedder_settings())
     examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
     choice = choose(examples)
     sys.stdout.write("\n".join(choice.table) + "\n")
     if args.write:
-        BACKSTOP_FILE.write_text(fit_backstop(examples, choice, embedder.fingerprint).to_json(), encoding="utf-8")
-        sys.stdout.write(f"wrote {BACKSTOP_FILE}\n")
+        path = settings.models_dir / BACKSTOP_FILE
+        write_artifact(path, fit_backstop(examples, choice, embedder.fingerprint).to_json())
+        sys.stdout.write(f"wrote {path}\n")
 
 
 if __name__ == "__main__":

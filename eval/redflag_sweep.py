@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.questions import LabelledQuestion, load_questions
-from service.redflags import LEVELS, RedFlagCatalogue, _find_scopes, detect_red_flags, load_catalogue, normalise
+from triage import LEVELS, RedFlagCatalogue, detect_red_flags, find_scopes, load_catalogue, normalise
 
 THRESHOLDS = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 MARGINS = (0.0, 0.05, 0.1)
@@ -179,7 +179,7 @@ def knn_cross_validation(
     pos_sim, neg_sim = vectors @ pos.T, vectors @ neg.T
     vetoed = []
     for q in questions:
-        scopes = _find_scopes(normalise(q.question))
+        scopes = find_scopes(normalise(q.question))
         vetoed.append(bool(scopes.forward or scopes.others or scopes.past))
     settings: list[Setting] = [
         (t, m, v, k) for v in (True, False) for t in CV_THRESHOLDS for m in CV_MARGINS for k in CV_NEIGHBOURS
@@ -284,8 +284,8 @@ def main() -> None:
     sys.stdout.write("\n".join(detector_timing(questions)) + "\n")
     if args.timing_only:
         return
-    from index.embedder import load_embedder
-    from service.config import Settings
+    from index.embedding import load_embedder
+    from settings import Settings
 
     settings = Settings()
     embedder = load_embedder(

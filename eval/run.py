@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from answer import load_models
 from eval.corpus import run_corpus_suite
 from eval.mediqa import MEDIQA_DIR, index_passages, run_mediqa_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE
 from eval.retrieval import run_queries
-from index import SEARCH_MODES, BuildSettings, Document, Embedder, SearchIndex, SearchSettings, build_index
-from ingest import ChunkerSettings, chunk_document, chunker_config, ingest
-from service.config import Settings
-from service.redflags import load_catalogue
+from index import SEARCH_MODES, Document, Embedder, SearchIndex, build_index
+from ingest import chunk_document, chunker_config, ingest
+from settings import BuildSettings, ChunkerSettings, SearchSettings, Settings
 
 logger = logging.getLogger(__name__)
 Suite = Literal["corpus", "mediqa", "medquad", "medquad-quick"]
@@ -43,15 +43,17 @@ def run_eval(
         ``mediqa.all``, ``medquad``, ``medquad-quick``),
         plus the run's model and settings.
     """
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    chunker = settings.chunker_settings()
     search = settings.search_settings()
+    models = load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue)
+    threshold = settings.abstain_threshold
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": embedder.name,
         "settings": {
             "chunker": asdict(chunker),
             "search": asdict(search),
-            "abstain_threshold": settings.abstain_threshold,
+            "abstain_threshold": models.abstention.threshold if threshold is None else threshold,
         },
     }
     if "corpus" in suites:
@@ -59,13 +61,10 @@ def run_eval(
         build = settings.build_settings()
         ingest([CORPUS_DIR], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
-        qa = settings.qa_settings()
-        catalogue = load_catalogue(settings.redflag_catalogue)
+        qa = settings.answer_settings()
         for split in ("tune", "heldout"):
             logger.info("corpus suite, %s split", split)
-            results[f"corpus.{split}"] = run_corpus_suite(
-                index, catalogue, qa, split=split, questions_file=questions_file
-            )
+            results[f"corpus.{split}"] = run_corpus_suite(index, models, qa, split=split, questions_file=questions_file)
         results["index_version"] = index.version
         results["questions_file"] = str(questions_file)
     if "mediqa" in suites:
@@ -74,9 +73,7 @@ def run_eval(
         )
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
         logger.info("mediqa suite: consumer questions over judged passages")
-        results |= run_mediqa_suite(
-            index, settings.qa_settings(), load_catalogue(settings.redflag_catalogue), data_dir=mediqa_dir
-        )
+        results |= run_mediqa_suite(index, settings.answer_settings(), models, data_dir=mediqa_dir)
     for suite in [s for s in suites if s.startswith("medquad")]:
         results[suite] = _run_medquad(
             suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file, settings.build_settings()

@@ -31,8 +31,9 @@ from eval.metrics import retrieval_metrics
 from eval.questions import load_questions
 from eval.retrieval import run_queries
 from eval.run import build_search_only_index
-from index import BuildSettings, Embedder, SearchIndex, SearchSettings
-from ingest import ChunkerSettings, ingest
+from index import Embedder, SearchIndex
+from ingest import ingest
+from settings import BuildSettings, ChunkerSettings, SearchSettings
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ flagged only as urgent, and questions of the other kinds with any flag. ``health
 per-split totals through the whole answer path; this table splits them by batch, so the rows of a batch
 measured before its tuning misses were read are the honest estimate of wording nobody tuned on.
 
-By default a question no rule flags goes on to the learned backstop (``service/redflag_backstop.py``), as in
+By default a question no rule flags goes on to the learned backstop (``triage/backstop.py``), as in
 ``/v1/ask``; ``--rules-only`` leaves it out. ``--detector-at REV`` runs the rules of an earlier commit
-(``service/redflags.py`` and ``service/redflags.yaml`` as git has them at REV) on today's questions, without the
-backstop: the "before" rows of the README.
+(its tree as git has it at REV) on today's questions, without the backstop: the "before" rows of the docs.
 
 It reads held-out questions to report them; nothing here chooses a setting.
 """
@@ -18,17 +17,19 @@ It reads held-out questions to report them; nothing here chooses a setting.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 
 from eval.answers import LEVEL_ORDER
 from eval.questions import BATCHES, QUESTIONS_FILE, LabelledQuestion, batch_of, load_questions
+from triage import detect_red_flags, load_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
 Detector = Callable[[str], Sequence[str]]  # a question -> the levels of the flags it raises
@@ -79,37 +80,44 @@ def _counts(questions: Sequence[LabelledQuestion], detect: Detector) -> list[str
     ]
 
 
-def detector_at(revision: str | None) -> Detector:
-    """The detector of the working tree, or of ``revision`` (its module and catalogue as git has them)."""
-    module = _module_at(revision) if revision else importlib.import_module("service.redflags")
-    catalogue = module.load_catalogue(_catalogue_at(revision) if revision else None)
-    return lambda question: [flag.level for flag in module.detect_red_flags(question, catalogue)]
-
-
-def _git_show(revision: str, path: str) -> str:
+def detector_at(revision: str | None, texts: Sequence[str] = ()) -> Detector:
+    """The rules of the working tree, or of ``revision`` run on ``texts`` (its whole tree as git has it, in a
+    child process, so a commit from before a package move runs as it was)."""
+    if revision is None:
+        catalogue = load_catalogue()
+        return lambda question: [flag.level for flag in detect_red_flags(question, catalogue)]
+    tree = Path(tempfile.mkdtemp(prefix="healthqa-at-"))
     try:
-        return subprocess.run(
-            ["git", "show", f"{revision}:{path}"], cwd=REPO, check=True, capture_output=True, text=True
-        ).stdout
+        archive = subprocess.run(["git", "archive", revision], cwd=REPO, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", _LEVELS_AT_REVISION],
+            cwd=tree,
+            input=json.dumps(list(texts)),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"cannot read {path} at {revision!r} from git: {exc}") from exc
+        detail = getattr(exc, "stderr", "") or ""
+        raise SystemExit(f"cannot run the rules of {revision!r}: {exc} {detail[-500:]}") from exc
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    levels = dict(zip(texts, json.loads(run.stdout), strict=True))
+    return lambda question: levels[question]
 
 
-def _module_at(revision: str) -> ModuleType:
-    source = Path(tempfile.mkdtemp(prefix="redflags-")) / "redflags_at_revision.py"
-    source.write_text(_git_show(revision, "service/redflags.py"), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("redflags_at_revision", source)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-def _catalogue_at(revision: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="redflags-")) / "redflags.yaml"
-    path.write_text(_git_show(revision, "service/redflags.yaml"), encoding="utf-8")
-    return path
+# Run inside a checkout of another revision: the rules as that revision laid them out.
+_LEVELS_AT_REVISION = """
+import json, sys
+try:
+    from triage import detect_red_flags, load_catalogue
+except ImportError:
+    from service.redflags import detect_red_flags, load_catalogue
+catalogue = load_catalogue()
+json.dump([[f.level for f in detect_red_flags(t, catalogue)] for t in json.load(sys.stdin)], sys.stdout)
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rules-only", action="store_true", help="leave the learned backstop out")
     args = parser.parse_args(argv)
     questions = load_questions(args.questions)
-    detect = detector_at(args.detector_at)
+    detect = detector_at(args.detector_at, [q.question for q in questions])
     if not (args.rules_only or args.detector_at):
         detect = with_backstop(detect, [q.question for q in questions])
     sys.stdout.write("\n".join(batch_rows(questions, detect)) + "\n")
@@ -127,20 +135,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def with_backstop(rules: Detector, texts: Sequence[str]) -> Detector:
     """The rules, then the shipped backstop for a question they leave unflagged (vectors embedded up front)."""
-    from service.config import Settings
-    from service.qa import DEFAULT_BACKSTOP
-    from service.redflags import load_catalogue
+    from answer import load_models
+    from index import open_embedder
+    from settings import Settings
 
-    embedder = Settings().embedder()
+    settings = Settings()
+    embedder = open_embedder(settings.embedder_settings())
     vectors = dict(zip(texts, embedder.embed_queries(list(texts)), strict=True))
-    catalogue = load_catalogue()
+    triage = load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue).triage
 
     def detect(question: str) -> Sequence[str]:
         levels = rules(question)
-        if levels or DEFAULT_BACKSTOP is None:
+        if levels:
             return levels
-        flags = DEFAULT_BACKSTOP.flags(vectors[question], catalogue, model=embedder.fingerprint)
-        return [flag.level for flag in flags]
+        return [flag.level for flag in triage.learned(vectors[question], model=embedder.fingerprint)]
 
     return detect
 

@@ -1,20 +1,17 @@
 """The core of healthqa: documents, chunks, the embedder seam, and the persisted hybrid index.
 
-Imports none of the other packages; ``ingest``, ``service`` and ``eval`` use
-only the names listed here.
+Imports none of the other packages but ``settings``; the others use only the names listed here.
 """
 
 from index.batching import BatchingEmbedder
-from index.build import BuildReport, BuildSettings, build_index
-from index.dense import AUTO_HNSW_FROM, DenseType, HNSWParams, build_dense, search_dense, set_search_threads
-from index.embedder import (
-    DEFAULT_MODEL,
-    EMBED_BACKENDS,
-    EmbedBackend,
+from index.build import BuildReport, build_index
+from index.dense import AUTO_HNSW_FROM, HNSWParams, build_dense, search_dense, set_search_threads
+from index.embedding import (
     Embedder,
     ModelLocation,
     SentenceTransformerEmbedder,
     load_embedder,
+    open_embedder,
     resolve_model,
 )
 from index.errors import (
@@ -28,12 +25,18 @@ from index.errors import (
     ModelNotFoundError,
 )
 from index.fusion import fuse_rrf
-from index.search import SearchIndex, SearchSettings
+from index.search import SearchIndex
 from index.store import CurrentSignature, Manifest, current_signature, current_version, list_versions, version_path
+from index.text import (
+    CONTROL_CHARACTERS,
+    FORMAT_CHARACTERS,
+    INVISIBLE_CHARACTERS,
+    VISIBLE_TEXT_PATTERN,
+    strip_invisible,
+)
 from index.types import (
     SEARCH_MODES,
     Chunk,
-    ChunkerSettings,
     Document,
     Hit,
     PreparedDocument,
@@ -44,18 +47,16 @@ from index.types import (
 
 __all__ = [
     "AUTO_HNSW_FROM",
-    "DEFAULT_MODEL",
-    "EMBED_BACKENDS",
+    "CONTROL_CHARACTERS",
+    "FORMAT_CHARACTERS",
+    "INVISIBLE_CHARACTERS",
     "SEARCH_MODES",
+    "VISIBLE_TEXT_PATTERN",
     "BatchingEmbedder",
     "BuildReport",
-    "BuildSettings",
     "Chunk",
-    "ChunkerSettings",
     "CurrentSignature",
-    "DenseType",
     "Document",
-    "EmbedBackend",
     "Embedder",
     "EmbeddingMismatchError",
     "EmptyIndexError",
@@ -72,7 +73,6 @@ __all__ = [
     "PreparedDocument",
     "SearchIndex",
     "SearchMode",
-    "SearchSettings",
     "SentenceRecord",
     "SentenceTransformerEmbedder",
     "Span",
@@ -83,8 +83,10 @@ __all__ = [
     "fuse_rrf",
     "list_versions",
     "load_embedder",
+    "open_embedder",
     "resolve_model",
     "search_dense",
     "set_search_threads",
+    "strip_invisible",
     "version_path",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.embedder import Embedder, Vectors
+from index.embedding import Embedder, Vectors
 
 
 @dataclass(eq=False)

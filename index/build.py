@@ -17,23 +17,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from index import store
-from index.dense import DenseType, all_vectors, build_dense, load_dense, resolve_dense_type, save_dense
-from index.embedder import CharSpan, Embedder, SpanEmbedder, Vectors
+from index.dense import all_vectors, build_dense, load_dense, resolve_dense_type, save_dense
+from index.embedding import CharSpan, Embedder, SpanEmbedder, Vectors
 from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptError, IndexWriteError
 from index.sparse import SPARSE_SETTINGS, SparseIndex
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import Chunk, Document, PreparedDocument, Span
+from settings import BuildSettings
 
 logger = logging.getLogger(__name__)
 
 Prepare = Callable[[Document], PreparedDocument]
-SentenceMethod = Literal["pooled", "standalone"]
 # How sentence vectors were made, as the manifest records it (an older manifest without it: standalone).
 POOLED_METHOD = "chunk-mean-pooled"
 STANDALONE_METHOD = store.STANDALONE_SENTENCES
@@ -43,37 +43,6 @@ _WINDOW_DOCUMENTS = 256
 
 # How a failed write shows: faiss raises RuntimeError, sqlite a full disk as sqlite3.OperationalError.
 _WRITE_ERRORS = (OSError, RuntimeError, ValueError, sqlite3.Error)
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    """How vectors are computed and stored.
-
-    Attributes:
-        dense_type: ``flat`` (exact), ``hnsw`` (approximate) or ``auto`` (HNSW past a size).
-        batch_size: Texts per embedding batch.
-        keep_versions: Published versions kept on disk (older ones are pruned).
-        sentence_vectors: Embed every sentence for answer composition; a corpus used
-            only for search (e.g. a retrieval benchmark) can skip this step.
-        sentence_method: ``pooled`` (the default): a sentence's vector is the mean of its tokens'
-            vectors in its chunk's own forward pass (one model pass per chunk; a model without mean
-            pooling, or a sentence no chunk holds whole, is embedded alone); ``standalone``: every
-            sentence is embedded on its own (a second pass). Recorded in the manifest.
-    """
-
-    dense_type: DenseType = "flat"
-    batch_size: int = 64
-    keep_versions: int = store.KEEP_VERSIONS
-    sentence_vectors: bool = True
-    # pooled: one model pass per chunk, and on the corpus suite's tuning split answers on par with
-    # standalone (README "Speed and scale", "Ingestion"; abstention rests on passage cosine only).
-    sentence_method: SentenceMethod = "pooled"
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.keep_versions < 1:
-            raise ValueError(f"keep_versions must be >= 1, got {self.keep_versions}")
 
 
 @dataclass(frozen=True)

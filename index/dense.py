@@ -13,9 +13,9 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.embedder import Vectors
+from index.embedding import Vectors
+from settings import DenseType
 
-DenseType = Literal["flat", "hnsw", "auto"]
 # Below this an exact scan is cheap next to embedding the question (about 5 ms): single-query p50 on 2 cores
 # was 0.3 ms at 10k, 6.3 ms at 100k and 61 ms at 1M vectors, so about 3 ms here; the full MedQuAD stays exact.
 AUTO_HNSW_FROM = 50_000

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-DEFAULT_RRF_K = 60
+from settings import SearchSettings
 
 
 def fuse_rrf(
     rankings: Mapping[str, Sequence[int]],
     *,
     weights: Mapping[str, float] | None = None,
-    rrf_k: int = DEFAULT_RRF_K,
+    rrf_k: int = SearchSettings.rrf_k,
 ) -> list[tuple[int, float]]:
     """Fuse ranked lists of ids by weighted reciprocal rank.
 

@@ -16,68 +16,22 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from index import store
 from index.dense import load_dense, search_dense
-from index.embedder import Embedder, Vectors
+from index.embedding import Embedder, Vectors
 from index.errors import EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError
-from index.fusion import DEFAULT_RRF_K, fuse_rrf
+from index.fusion import fuse_rrf
 from index.sparse import SparseIndex, tokenize, top_rows
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import SEARCH_MODES, Document, Hit, SearchMode, SentenceRecord
+from settings import SearchSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How hybrid search fuses its two retrievers.
-
-    Attributes:
-        fusion: ``rrf`` (reciprocal-rank fusion of the two rankings) or ``convex``
-            (cosine similarity plus ``convex_alpha`` times the BM25 score scaled to
-            the best candidate's, both computed exactly for every candidate).
-        candidates: How many chunks each retriever contributes before fusion.
-        rrf_k: Reciprocal-rank-fusion offset.
-        dense_weight: Weight of the dense ranking in RRF.
-        sparse_weight: Weight of the BM25 ranking in RRF.
-        convex_alpha: Weight of the scaled BM25 score in convex fusion.
-        lead_weight: How much a document's lead chunk (its first: the title and opening, which
-            say what the document is about) counts in the score of each of its chunks:
-            ``(1 - lead_weight) x own score + lead_weight x lead chunk's score``, the lead chunk
-            scored exactly like a candidate. Not applied with ``rrf`` fusion (ranks have no scale).
-        title_weight: How much a BM25 match of the query on the document's title adds to each of
-            its chunks, relative to the chunk's own BM25 share (a title field, as in BM25F): convex
-            ``cosine + alpha x (BM25 / best BM25 + title_weight x title BM25 / best title BM25)``,
-            sparse ``BM25 + title_weight x best BM25 x title BM25 / best title BM25``, the bests
-            taken over the candidates (the lead chunk's share, being in the same document, gets
-            the same title term). Not applied in dense mode nor to ``rrf`` hybrid fusion.
-            Documents without titles are unaffected.
-    """
-
-    fusion: Literal["rrf", "convex"] = "convex"
-    candidates: int = 50
-    rrf_k: int = DEFAULT_RRF_K
-    dense_weight: float = 1.0
-    sparse_weight: float = 1.0
-    convex_alpha: float = 0.1
-    lead_weight: float = 0.2
-    title_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.candidates < 1:
-            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
-        if not 0 <= self.lead_weight <= 1:
-            raise ValueError(f"lead_weight must be within [0, 1], got {self.lead_weight}")
-        if self.dense_weight < 0 or self.sparse_weight < 0 or self.convex_alpha < 0 or self.title_weight < 0:
-            raise ValueError("fusion weights must be >= 0")
-        if self.fusion not in ("rrf", "convex"):
-            raise ValueError(f"fusion must be rrf or convex, got {self.fusion!r}")
 
 
 class SearchIndex:

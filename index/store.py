@@ -47,7 +47,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from index import leases
-from index.embedder import Embedder
+from index.embedding import Embedder
 from index.errors import (
     EmbeddingMismatchError,
     IndexCorruptError,
@@ -55,6 +55,7 @@ from index.errors import (
     IndexNotBuiltError,
     IndexWriteError,
 )
+from settings import KEEP_VERSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,6 @@ CURRENT_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
 STAGING_PREFIX = ".staging-"
 LOCK_NAME = ".lock"
-KEEP_VERSIONS = 3
 # The files of one version, written by index/build.py and read by index/search.py.
 META_NAME = "meta.sqlite"
 DENSE_NAME = "dense.faiss"

@@ -134,30 +134,3 @@ class SentenceRecord:
     end: int
     text: str
     section: str
-
-
-@dataclass(frozen=True)
-class ChunkerSettings:
-    """How ``ingest`` cuts documents into chunks; recorded in the index manifest.
-
-    It lives in ``index`` so that the settings of every deployable (``service/config.py``) can read
-    its defaults without importing ``ingest``.
-
-    Attributes:
-        max_tokens: Upper bound on a chunk's tokens, special tokens included.
-            Clamped to the embedding model's own limit, so no chunk is ever
-            truncated by the model.
-        overlap_sentences: Sentences repeated at the start of the next chunk.
-        contextualize: Prefix the title and section to the text that is
-            embedded (not to the stored text), so short passages keep their topic.
-    """
-
-    max_tokens: int = 192
-    overlap_sentences: int = 1
-    contextualize: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 16:
-            raise ValueError(f"max_tokens must be >= 16, got {self.max_tokens}")
-        if self.overlap_sentences < 0:
-            raise ValueError(f"overlap_sentences must be >= 0, got {self.overlap_sentences}")

@@ -1,6 +1,5 @@
 """Raw articles to chunks: read, parse, clean, split, then hand to ``index`` to embed and publish."""
 
-from index import ChunkerSettings
 from ingest.chunking import chunk_document, split_sentences
 from ingest.errors import IngestInputError, NoDocumentsError, Problem, SourceError
 from ingest.loaders import SUFFIXES, LoadResult, clean_text, load_sources
@@ -9,7 +8,6 @@ from ingest.screening import Finding, FlaggedDocument, screen_document, screen_t
 
 __all__ = [
     "SUFFIXES",
-    "ChunkerSettings",
     "Finding",
     "FlaggedDocument",
     "IngestInputError",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import blingfire
 
-from index.types import Chunk, ChunkerSettings, Document, PreparedDocument, Span
+from index.types import Chunk, Document, PreparedDocument, Span
+from settings import ChunkerSettings
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

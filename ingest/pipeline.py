@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from index import BuildReport, BuildSettings, ChunkerSettings, Embedder, PreparedDocument, build_index
+from index import BuildReport, Embedder, PreparedDocument, build_index
 from index.types import Document
 from ingest.chunking import chunk_document
 from ingest.errors import IngestInputError, NoDocumentsError, Problem
 from ingest.loaders import load_sources
 from ingest.screening import FlaggedDocument
+from settings import BuildSettings, ChunkerSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,1 @@
-"""The FastAPI query service and its settings."""
-
-from service.config import Settings, get_settings
-
-__all__ = ["Settings", "get_settings"]
+"""The HTTP service: the FastAPI app (``service.main``), its routes, schemas, dependencies, middleware and limits."""

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, the served index, the red-flag catalogue.
+"""FastAPI dependencies: settings, the served index, the learned models, metrics and the feedback store.
 
 They are ``async def`` because they never block: FastAPI runs a plain ``def``
 dependency in the thread pool, and those hand-offs cost more than the whole search.
@@ -11,14 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from answer import LearnedModels
+from feedback import FeedbackStore
 from index import SearchIndex
-from service.config import Settings, get_settings
 from service.errors import ServiceError
-from service.feedback import FeedbackStore
 from service.middleware import Metrics
-from service.qa import QASettings
-from service.redflags import RedFlagCatalogue
 from service.state import IndexHolder
+from settings import AnswerSettings, Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -42,12 +41,19 @@ async def get_index(holder: HolderDep) -> SearchIndex:
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 
 
-async def get_catalogue(request: Request) -> RedFlagCatalogue:
-    catalogue: RedFlagCatalogue = request.app.state.catalogue
-    return catalogue
+async def get_models(request: Request) -> LearnedModels:
+    """Triage and abstention, loaded at start; 503 when they could not be (the service is not ready then)."""
+    models: LearnedModels | None = request.app.state.models
+    if models is None:
+        raise ServiceError(
+            503,
+            "models_unavailable",
+            f"the safety and abstention models are not loaded: {request.app.state.models_problem}",
+        )
+    return models
 
 
-CatalogueDep = Annotated[RedFlagCatalogue, Depends(get_catalogue)]
+ModelsDep = Annotated[LearnedModels, Depends(get_models)]
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -66,11 +72,11 @@ async def get_feedback_store(request: Request) -> FeedbackStore:
 FeedbackStoreDep = Annotated[FeedbackStore, Depends(get_feedback_store)]
 
 
-async def get_qa_settings(settings: SettingsDep) -> QASettings:
-    return settings.qa_settings()
+async def get_answer_settings(settings: SettingsDep) -> AnswerSettings:
+    return settings.answer_settings()
 
 
-QASettingsDep = Annotated[QASettings, Depends(get_qa_settings)]
+AnswerSettingsDep = Annotated[AnswerSettings, Depends(get_answer_settings)]
 
 
 async def require_admin(

@@ -12,17 +12,18 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, set_search_threads
-from service.api import ADMIN_PATHS, PROBE_PATHS, router
-from service.config import Settings, get_settings
+from answer import ArtifactError, load_models
+from feedback import FeedbackStore
+from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, open_embedder, set_search_threads
 from service.errors import install_error_handlers
-from service.feedback import FeedbackStore
 from service.limits import RateLimiter, RateLimitMiddleware, WorkGate, WorkLimitMiddleware
 from service.logs import configure_json_logging
 from service.middleware import BodyLimitMiddleware, JsonCORSMiddleware, Metrics, RequestContextMiddleware
-from service.redflags import load_catalogue
+from service.routes import ADMIN_PATHS, PROBE_PATHS, router
 from service.state import IndexHolder
 from service.watch import IndexCollector, IndexWatcher
+from settings import Settings, get_settings
+from triage import RedFlagCatalogueError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One FAISS thread per search: requests run side by side, and thread teams would fight over the cores.
         set_search_threads(1)
-        model = embedder or settings.embedder()
+        model = embedder or open_embedder(settings.embedder_settings())
         if settings.query_batching:
             model = BatchingEmbedder(model)
         holder = IndexHolder(
@@ -51,6 +52,15 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             search=settings.search_settings(),
         )
         app.state.holder = holder
+        try:
+            # Loaded here, not at import: a missing, damaged or mismatched safety layer leaves the service
+            # not ready (/readyz says why), and /v1/ask answers 503 rather than answer without it.
+            app.state.models = await run_in_threadpool(
+                load_models, settings.models_dir, catalogue_path=settings.redflag_catalogue
+            )
+        except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
+            app.state.models, app.state.models_problem = None, f"the learned models cannot be loaded: {exc}"
+            logger.error("learned models unusable", extra={"reason": str(exc)})
         seen = current_signature(settings.index_dir)  # before loading: a publish during the load is not missed
         index = await run_in_threadpool(holder.load)
         model_works = True
@@ -95,7 +105,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     metrics.registry.register(
         IndexCollector(lambda: getattr(app.state, "holder", None), lambda: getattr(app.state, "watcher", None))
     )
-    app.state.catalogue = load_catalogue(settings.redflag_catalogue)
+    app.state.models, app.state.models_problem = None, "the service is starting"
     app.state.feedback = FeedbackStore(settings.feedback_db)
 
     async def configured_settings() -> Settings:  # async: no thread-pool hop per request
@@ -169,7 +179,7 @@ def serve(settings: Settings) -> None:
     """
     import uvicorn
 
-    embedder = settings.embedder()
+    embedder = open_embedder(settings.embedder_settings())
 
     configure_json_logging(settings.log_level)
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any local process;

@@ -8,14 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from service.feedback import (
-    MAX_ANSWER_ID_CHARS,
-    MAX_CHUNK_ID_CHARS,
-    MAX_CITED_CHUNKS,
-    MAX_COMMENT_CHARS,
-    VERSION_PATTERN,
-)
-from service.text import VISIBLE_TEXT_PATTERN
+from answer import MAX_ANSWER_ID_CHARS, MAX_CHUNK_ID_CHARS, MAX_CITED_CHUNKS, VERSION_PATTERN
+from feedback import MAX_COMMENT_CHARS
+from index import VISIBLE_TEXT_PATTERN
 
 MAX_K = 20
 

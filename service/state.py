@@ -17,15 +17,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from index import (
-    Embedder,
-    EmbeddingMismatchError,
-    IndexCorruptError,
-    IndexNotBuiltError,
-    SearchIndex,
-    SearchSettings,
-    current_version,
-)
+from index import Embedder, EmbeddingMismatchError, IndexCorruptError, IndexNotBuiltError, SearchIndex, current_version
+from settings import SearchSettings
 
 logger = logging.getLogger(__name__)
 

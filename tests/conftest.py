@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, load_embedder
-from index.embedder import Vectors
-from ingest import ChunkerSettings, ingest
+from index import Embedder, SentenceTransformerEmbedder, load_embedder
+from index.embedding import Vectors
+from ingest import ingest
+from settings import DEFAULT_MODEL, ChunkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus" / "articles"
@@ -66,7 +67,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("HEALTHQA_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from service.config import get_settings
+    from settings import get_settings
 
     get_settings.cache_clear()
 

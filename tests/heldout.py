@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 
 from eval.questions import load_questions
-from service.redflags import normalise
+from triage import normalise
 
 
 def near_copies_of_held_out(phrases: Iterable[str]) -> list[tuple[str, str]]:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from index import BuildSettings, Embedder, version_path
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
+from index import Embedder, version_path
+from ingest import ingest
+from settings import BuildSettings, ChunkerSettings, Settings
 
 logger = logging.getLogger(__name__)
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "articles"
@@ -102,7 +102,7 @@ def measure_ingestion(
     root = work_dir / "ingest"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    chunker = settings.chunker_settings()
     build = settings.build_settings()
     started = time.perf_counter()
     embedder.embed_documents(["load the model"])

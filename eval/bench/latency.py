@@ -20,8 +20,8 @@ from eval.bench.load import ENDPOINTS
 from eval.bench.server import without_limits
 from eval.bench.stats import summarize_ms
 from index import Embedder
-from service.config import Settings
 from service.main import create_app
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 WARMUP = 3

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from service.config import Settings
+from settings import Settings
 
 PACKAGES = (
     "faiss-cpu",

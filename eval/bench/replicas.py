@@ -32,9 +32,9 @@ from eval.bench.ingestion import CORPUS_DIR
 from eval.bench.load import ENDPOINTS, LOADGEN, write_payloads
 from eval.bench.server import ROOT, running_server
 from eval.bench.stats import summarize_ms
-from index import BuildSettings, Embedder, current_version
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
+from index import Embedder, current_version
+from ingest import ingest
+from settings import BuildSettings, ChunkerSettings, Settings
 
 logger = logging.getLogger(__name__)
 FOLLOW_TIMEOUT_S = 120.0
@@ -60,7 +60,7 @@ def run_replicas(
     corpus, index_dir = base / "corpus", base / "index"
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.copytree(CORPUS_DIR, corpus)
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    chunker = settings.chunker_settings()
     build = settings.build_settings()
     ingest([corpus], index_dir=index_dir, embedder=embedder, chunker=chunker, build=build, progress=False)
     watch_s = settings.index_watch_s

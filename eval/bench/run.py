@@ -22,9 +22,9 @@ from eval.bench.server import LIFTED_LIMITS, running_server
 from eval.bench.vectors import index_vectors, real_vectors
 from eval.medquad import MEDQUAD_FILE
 from eval.questions import load_questions
-from index import Embedder, SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
+from index import Embedder, SearchIndex, open_embedder
+from ingest import ingest
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 PARTS = ("latency", "load", "ingest", "coldstart", "scale", "replicas")
@@ -116,7 +116,7 @@ def prepare_corpus(options: BenchOptions, settings: Settings, embedder: Embedder
         logger.info(
             "index of the %s corpus in %s (only new or changed documents are embedded)", options.corpus, index_dir
         )
-        chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+        chunker = settings.chunker_settings()
         ingest([source], index_dir=index_dir, embedder=embedder, chunker=chunker, build=settings.build_settings())
     index = SearchIndex.load(index_dir, embedder=embedder, verify=False)
     if options.corpus == "shipped":
@@ -149,8 +149,8 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
         "options": json.loads(json.dumps(asdict(options), default=str)),
         "limits_lifted": LIFTED_LIMITS,
     }
-    embedder = settings.embedder()
-    chunker = ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap)
+    embedder = open_embedder(settings.embedder_settings())
+    chunker = settings.chunker_settings()
     corpus = None
     if {"latency", "load", "coldstart"} & set(options.parts):
         corpus = prepare_corpus(options, settings, embedder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from service.config import Settings
+from settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 300.0  # a cold model load on a busy 2-core machine can take a minute or more

@@ -36,7 +36,8 @@ import faiss
 import numpy as np
 
 from index import Document, Embedder, SearchIndex
-from ingest import ChunkerSettings, chunk_document, clean_text
+from ingest import chunk_document, clean_text
+from settings import ChunkerSettings
 
 logger = logging.getLogger(__name__)
 DEFAULT_NOISE = 0.5

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from index import Hit, SearchIndex, SearchSettings, current_version
+from index import Hit, SearchIndex, current_version
 from index.store import STAGING_PREFIX
 from service.state import IndexHolder
+from settings import SearchSettings
 from tests.cli.test_cli import healthqa
 from tests.conftest import CORPUS, ROOT
 from tests.index.generations import check_complete, generation_of, generations_in

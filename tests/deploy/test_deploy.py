@@ -12,6 +12,7 @@ import copy
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import yaml
 from kubernetes_validate.utils import latest_version
 
 from eval.bench.balancer import NGINX_EXAMPLE, BalancerError, check_config, main_config
-from service.config import Settings
+from settings import Settings
 from tests.conftest import ROOT
 from tests.mounts import cannot_run_root_only
 from tests.service.test_replicas import require_nginx
@@ -124,6 +125,16 @@ def test_the_image_runs_offline_as_a_non_root_user_with_the_onnx_export_built_in
     (user,) = [line.split()[1] for line in runtime.splitlines() if line.startswith("USER ")]
     assert not user.startswith(("0", "root"))
     assert runtime.rstrip().endswith('CMD ["healthqa", "serve"]')
+
+
+def test_the_image_copies_every_package_and_the_learned_models() -> None:
+    """A package left out of the image would fail only when it is first imported there."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    packages = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    for package in [name.rstrip("*") for name in packages] + ["models", "corpus"]:
+        assert f"COPY {package} {package}" in dockerfile, package
 
 
 def test_the_nginx_example_passes_nginx_t(tmp_path: Path) -> None:

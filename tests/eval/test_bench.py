@@ -22,7 +22,7 @@ from eval.bench.server import ServerError, running_server
 from eval.bench.stats import summarize_ms
 from eval.bench.vectors import RealVectors, VectorMixture, index_vectors
 from index import HNSWParams, SearchIndex, build_dense
-from service.config import Settings
+from settings import Settings
 from tests.conftest import MEDQUAD, ROOT, require_shared
 
 QUESTIONS = [

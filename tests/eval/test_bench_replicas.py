@@ -9,7 +9,7 @@ import pytest
 from eval.bench.machine import describe_machine
 from eval.bench.replicas import run_replicas
 from eval.bench.report import error_lines, summary_lines, write_bench_report
-from service.config import Settings
+from settings import Settings
 from tests.service.test_replicas import require_nginx
 
 pytestmark = pytest.mark.slow

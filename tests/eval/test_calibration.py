@@ -12,10 +12,8 @@ from eval.calibrate import FEATURE_SETS, Calibration, _answer_rates, _operating_
 from eval.gate import check_gate, load_thresholds
 from eval.questions import LabelledQuestion
 from index import SearchIndex
-from service.abstention import DEFAULT_ABSTENTION
-from service.config import Settings
-from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
-from service.redflags import load_catalogue
+from settings import AnswerSettings, Settings
+from tests.learned import shipped
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +25,7 @@ def index(corpus_index: Path, embedder) -> SearchIndex:
 
 @pytest.fixture(scope="module")
 def calibration(index: SearchIndex) -> Calibration:
-    return calibrate(index, QASettings())
+    return calibrate(index, AnswerSettings(), shipped())
 
 
 def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Calibration) -> None:
@@ -35,19 +33,19 @@ def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Cal
 
     The calibration is deterministic (fixed folds, lbfgs); the tolerances only absorb float
     differences between machines, far below one step between the observed confidences."""
-    result = calibration
-    assert result.model.features == DEFAULT_ABSTENTION.features
-    assert result.model.weights == pytest.approx(DEFAULT_ABSTENTION.weights, rel=1e-3)
-    assert result.model.bias == pytest.approx(DEFAULT_ABSTENTION.bias, rel=1e-3)
-    assert result.threshold == pytest.approx(DEFAULT_ABSTAIN_THRESHOLD, abs=1e-3)
-    assert Settings().abstain_threshold == DEFAULT_ABSTAIN_THRESHOLD
+    result, committed = calibration, shipped().abstention
+    assert result.model.features == committed.features
+    assert result.model.weights == pytest.approx(committed.weights, rel=1e-3)
+    assert result.model.bias == pytest.approx(committed.bias, rel=1e-3)
+    assert result.threshold == pytest.approx(committed.threshold, abs=1e-3)
+    assert Settings().abstain_threshold is None  # unset: the service uses the committed model's threshold
     assert result.auc >= 0.95
     assert result.answer_rate_in_scope >= 0.95
 
 
 def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -> None:
     """The answer bounds of the CI gate (``eval/thresholds.toml``, the one place they are set) on the tuning split."""
-    report = evaluate_answers(index, load_catalogue(), QASettings(), split="tune")
+    report = evaluate_answers(index, shipped(), AnswerSettings(), split="tune")
     prefix = "corpus.tune.answers."
     bounds = {kind: {k: v for k, v in b.items() if k.startswith(prefix)} for kind, b in load_thresholds().items()}
     assert bounds["min"] and bounds["max"]

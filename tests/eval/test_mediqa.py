@@ -15,8 +15,8 @@ from eval.metrics import retrieval_metrics
 from eval.questions import load_questions as load_corpus_questions
 from eval.retrieval import run_queries
 from eval.sweeps import SWEEPS, run_sweep
-from index import SearchIndex, SearchSettings
-from ingest import ChunkerSettings
+from index import SearchIndex
+from settings import ChunkerSettings, SearchSettings
 from tests.conftest import MEDQUAD, FakeEmbedder, require_shared
 
 
@@ -111,7 +111,7 @@ def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
     from eval.run import run_eval
     from index import version_path
     from index.store import read_manifest
-    from service.config import Settings
+    from settings import Settings
     from tests.index.test_build import SpanFakeEmbedder
 
     data = tmp_path / "mediqa"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from answer import BACKSTOP_FILE
 from eval.questions import load_questions
 from eval.redflag_backstop import Examples, choose, fit_backstop, training_examples
-from service.redflag_backstop import load_backstop
-from service.redflags import load_catalogue
+from settings import MODELS_DIR
+from triage import load_backstop, load_catalogue
 
 
 def _toy_examples() -> Examples:
@@ -48,7 +49,7 @@ def test_committed_backstop_matches_a_fresh_training(embedder) -> None:
     'python -m eval.redflag_backstop --write' (deterministic: fixed folds, lbfgs)."""
     examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
     choice = choose(examples)
-    fresh, shipped = fit_backstop(examples, choice, embedder.fingerprint), load_backstop()
+    fresh, shipped = fit_backstop(examples, choice, embedder.fingerprint), load_backstop(MODELS_DIR / BACKSTOP_FILE)
     assert (fresh.model, fresh.threshold, fresh.emergency_threshold) == (
         shipped.model,
         shipped.threshold,

@@ -60,6 +60,10 @@ def test_the_detector_of_a_commit_is_the_one_git_has() -> None:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
-    committed = detector_at(head)
-    assert set(committed("both my legs have gone numb and weak and my back is agony")) == {"emergency"}
-    assert committed("what stretches help a stiff lower back") == []
+    numb, stretches = (
+        "both my legs have gone numb and weak and my back is agony",
+        "what stretches help a stiff lower back",
+    )
+    committed = detector_at(head, [numb, stretches])
+    assert set(committed(numb)) == {"emergency"}
+    assert committed(stretches) == []

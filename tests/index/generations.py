@@ -19,9 +19,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index import BuildReport, BuildSettings, Document, SearchIndex, build_index
+from index import BuildReport, Document, SearchIndex, build_index
 from index.store import STAGING_PREFIX, read_manifest
-from ingest import ChunkerSettings, chunk_document
+from ingest import chunk_document
+from settings import BuildSettings, ChunkerSettings
 from tests.conftest import FakeEmbedder
 
 TOPICS = ("knee", "back", "sleep", "neck", "hip", "shoulder", "ankle", "wrist", "elbow", "foot")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index import BatchingEmbedder
-from index.embedder import Vectors
+from index.embedding import Vectors
 from tests.conftest import FakeEmbedder
 
 

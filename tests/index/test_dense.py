@@ -8,7 +8,6 @@ import pytest
 
 from index.dense import (
     AUTO_HNSW_FROM,
-    DenseType,
     HNSWParams,
     all_vectors,
     build_dense,
@@ -18,6 +17,7 @@ from index.dense import (
     search_dense,
     set_search_threads,
 )
+from settings import DenseType
 
 
 def normalised(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

@@ -27,12 +27,12 @@ from index import (
     IndexNotBuiltError,
     IndexWriteError,
     SearchIndex,
-    SearchSettings,
     current_version,
     list_versions,
 )
 from index.store import STAGING_PREFIX, write_lock
 from service.state import IndexHolder
+from settings import SearchSettings
 from tests.conftest import ROOT, FakeEmbedder
 from tests.index.generations import build, check_complete, generation_docs, generation_of, generations_in
 from tests.mounts import fill_leaving, mounted_tmpfs, read_only

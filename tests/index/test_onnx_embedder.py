@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import DEFAULT_MODEL, ModelExportError, SentenceTransformerEmbedder, load_embedder, resolve_model
-from index.onnx_embedder import OnnxEmbedder, UnsupportedModelError, pool, read_pooling
+from index import ModelExportError, SentenceTransformerEmbedder, load_embedder, resolve_model
+from index.embedding import OnnxEmbedder, UnsupportedModelError, read_pooling
+from index.embedding.onnx_backend import pool
 from ingest import load_sources
+from settings import DEFAULT_MODEL
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -57,7 +59,7 @@ def test_a_second_embedder_reuses_the_export(onnx_cache, monkeypatch) -> None:
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr("index.onnx_embedder.export_onnx", no_export)
+    monkeypatch.setattr("index.embedding.onnx_backend.export_onnx", no_export)
     again = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=onnx_cache)
     assert again.embed_queries(["back pain"]).shape == (1, 384)
 
@@ -73,7 +75,7 @@ def test_the_serving_path_never_imports_torch(corpus_index: Path, onnx_cache: Pa
     script = f"""
 import sys
 from fastapi.testclient import TestClient
-from service.config import Settings
+from settings import Settings
 from service.main import create_app
 settings = Settings(index_dir={str(corpus_index)!r}, model_cache_dir={str(onnx_cache)!r}, embed_backend="onnx")
 with TestClient(create_app(settings)) as client:
@@ -186,7 +188,7 @@ def test_span_vectors_are_the_mean_of_their_tokens_on_both_backends(embedder, to
 
 def test_batches_hold_a_bounded_number_of_padded_tokens_and_every_text_once(tmp_path: Path) -> None:
     """A forward pass's memory grows with rows x tokens^2: long texts go in small batches, short ones in full ones."""
-    from index.embedder import MAX_BATCH_TOKENS
+    from index.embedding.base import MAX_BATCH_TOKENS
 
     embedder = OnnxEmbedder(resolve_model(DEFAULT_MODEL), cache_dir=tmp_path)  # the tokenizer only, no session
     texts = [" ".join(["word"] * n) for n in (3, 400, 40, 120, 7, 250, 60, 500, 15, 90) * 12]

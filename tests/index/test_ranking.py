@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from index import Document, SearchIndex, SearchSettings
+from index import Document, SearchIndex
 from index.sparse import SparseIndex
 from service.state import IndexHolder
+from settings import SearchSettings
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build
 

@@ -31,10 +31,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import index.build
 import index.store
-from index import Document, EmptyIndexError, Hit, IndexNotBuiltError, SearchIndex, SearchSettings, current_version
+from index import Document, EmptyIndexError, Hit, IndexNotBuiltError, SearchIndex, current_version
 from index.sparse import SparseIndex
 from index.store import STAGING_PREFIX
 from service.state import IndexHolder
+from settings import SearchSettings
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build, check_one_version
 

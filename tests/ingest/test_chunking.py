@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from index import DEFAULT_MODEL, Document, SentenceTransformerEmbedder
-from ingest import ChunkerSettings, chunk_document, load_sources, split_sentences
+from index import Document, SentenceTransformerEmbedder
+from ingest import chunk_document, load_sources, split_sentences
+from settings import DEFAULT_MODEL, ChunkerSettings
 from tests.conftest import CORPUS
 
 

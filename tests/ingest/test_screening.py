@@ -12,7 +12,8 @@ from rich.console import Console
 
 from cli.render import print_flagged
 from index import SearchIndex
-from ingest import ChunkerSettings, FlaggedDocument, ingest, load_sources, screen_text
+from ingest import FlaggedDocument, ingest, load_sources, screen_text
+from settings import ChunkerSettings
 from tests.conftest import CORPUS, MEDQUAD, ROOT, FakeEmbedder, require_shared
 from tests.hostile import HOSTILE_BODY, HOSTILE_DISCLAIMER, HOSTILE_ID, IMG, INJECTION, SCRIPT, write_hostile_articles
 

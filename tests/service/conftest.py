@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.config import Settings
 from service.main import create_app
+from settings import Settings
 
 
 def make_client(index_dir: Path, embedder, **settings) -> TestClient:

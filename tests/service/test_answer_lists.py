@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from index import BuildSettings, SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.qa import QASettings, answer_question, asks_for_content
-from service.redflags import load_catalogue
+from answer import answer_question, asks_for_content
+from index import SearchIndex
+from ingest import ingest
+from settings import AnswerSettings, BuildSettings, ChunkerSettings
 from tests.conftest import CORPUS
 from tests.heldout import near_copies_of_held_out
+from tests.learned import shipped
 
 STRETCH_QUESTIONS = (
     "what stretches can I do for my lower back",
@@ -49,7 +50,9 @@ def test_these_questions_are_not_held_out_wording() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("question", STRETCH_QUESTIONS)
 def test_asked_which_stretches_help_the_answer_is_the_listed_stretches(corpus: SearchIndex, question: str) -> None:
-    answer = answer_question(question, corpus, settings=QASettings(), catalogue=load_catalogue())
+    answer = answer_question(
+        question, corpus, settings=AnswerSettings(), triage=shipped().triage, abstention=shipped().abstention
+    )
     assert not answer.abstained
     assert answer.sentences[0].text == LEAD and not answer.sentences[0].list_item
     assert [s.text for s in answer.sentences[1:]] == STRETCHES

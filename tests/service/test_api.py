@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from answer import GENERAL_DISCLAIMER
 from ingest import ingest
-from service.config import Settings
 from service.main import create_app
-from service.qa import GENERAL_DISCLAIMER
-from service.redflags import load_catalogue
+from settings import Settings
 from tests.conftest import CORPUS
 from tests.service.conftest import make_client
+from triage import load_catalogue
 
 pytestmark = pytest.mark.slow
 

@@ -14,21 +14,18 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from answer import GENERAL_DISCLAIMER, AnswerIdError, answer_id_for, parse_answer_id
 from cli.main import app as cli_app
 from eval.questions import load_questions
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
-from service.feedback import (
+from feedback import (
     FeedbackEntry,
-    FeedbackError,
     FeedbackStore,
     FeedbackUnavailableError,
-    answer_id_for,
-    parse_answer_id,
     split_for,
     to_question_line,
 )
-from service.qa import GENERAL_DISCLAIMER
+from ingest import ingest
+from settings import ChunkerSettings, Settings
 from tests import editor_note as note
 from tests.editor_note import write_note_articles
 from tests.mounts import fill_leaving, mounted_tmpfs, read_only
@@ -133,7 +130,7 @@ def test_answer_ids_round_trip_and_refuse_forgeries() -> None:
     assert parse_answer_id(answer_id) == ("v000003", ("sciatica#1", "herniated-disc#0"))
     assert parse_answer_id(answer_id_for("v000001", [])) == ("v000001", ())
     for bad in ("", "a1.", "a1.!!!", "x" + answer_id, answer_id_for("latest", ["a#0"]), "a1." + "QQ" * 5000):
-        with pytest.raises(FeedbackError, match="is not an answer id"):
+        with pytest.raises(AnswerIdError, match="is not an answer id"):
             parse_answer_id(bad)
 
 

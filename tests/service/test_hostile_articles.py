@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from answer import GENERAL_DISCLAIMER, NOT_A_QUESTION, NOT_COVERED
 from eval.questions import load_questions
-from ingest import ChunkerSettings, ingest
-from service.qa import GENERAL_DISCLAIMER, NOT_A_QUESTION, NOT_COVERED
+from ingest import ingest
+from settings import ChunkerSettings
 from tests.conftest import CORPUS
 from tests.hostile import HOSTILE_BODY, HOSTILE_DISCLAIMER, HOSTILE_ID, IMG, INJECTION, SCRIPT, write_hostile_articles
 from tests.service.conftest import make_client

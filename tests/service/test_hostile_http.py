@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.config import Settings
 from service.main import create_app
+from settings import Settings
 from tests.ui.conftest import serve_in_thread
 
 pytestmark = pytest.mark.slow

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from index import SearchIndex
-from service.config import Settings
-from service.deps import HolderDep, get_index, get_qa_settings
+from service.deps import HolderDep, get_answer_settings, get_index
 from service.limits import RateLimiter, WorkGate, client_key
 from service.logs import JsonFormatter
+from settings import Settings
 from tests.service.conftest import make_client
 
 UI_ORIGIN = "http://127.0.0.1:8501"
@@ -440,9 +440,9 @@ def _drive_every_path(client: TestClient, question: str, key: str) -> list[int]:
     async def explode(request: Request) -> None:  # a broken part whose error message quotes the question
         _explode_quoting_the_question((await request.json())["question"])
 
-    app_of(client).dependency_overrides[get_qa_settings] = explode
+    app_of(client).dependency_overrides[get_answer_settings] = explode
     keep(client.post("/v1/ask", json={"question": question}))  # 500
-    del app_of(client).dependency_overrides[get_qa_settings]
+    del app_of(client).dependency_overrides[get_answer_settings]
 
     blocker = Blocker(client)  # max_concurrent=1: a timeout, then overload while its thread still runs
     keep(client.post("/v1/ask", json={"question": question}))  # 504

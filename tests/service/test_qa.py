@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from answer import (
+    NO_DOSES,
+    NOT_A_QUESTION,
+    AbstentionModel,
+    answer_question,
+    is_dose_request,
+    load_abstention_model,
+)
 from index import SearchIndex
-from ingest import ChunkerSettings, ingest
-from service.abstention import AbstentionModel, load_abstention_model
-from service.qa import NO_DOSES, NOT_A_QUESTION, QASettings, answer_question, is_dose_request
-from service.redflags import load_catalogue
+from ingest import ingest
+from settings import AnswerSettings, ChunkerSettings
+from tests.learned import shipped
 
 CORRECTED = "Daily kettlebell swings always make your wrists stronger."
 ARTICLES = {
@@ -81,7 +88,7 @@ Rowing machines in gyms measure each stroke in watts and metres.
 A rowing club will usually lend you a boat for your first season.
 """,
 }
-ALWAYS_ANSWER = QASettings(abstain_threshold=0.0)  # confidence is in (0, 1): never abstains
+ALWAYS_ANSWER = AnswerSettings(abstain_threshold=0.0)  # confidence is in (0, 1): never abstains
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +112,11 @@ def _quotes_are_exact(answer, index: SearchIndex) -> bool:
 @pytest.mark.slow
 def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex) -> None:
     answer = answer_question(
-        "what exercises help stiff fingers", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+        "what exercises help stiff fingers",
+        index,
+        settings=ALWAYS_ANSWER,
+        triage=shipped().triage,
+        abstention=shipped().abstention,
     )
     assert answer.sentences[0].text == "Gentle hand exercises can ease stiffness in the fingers."
     items = [s.text for s in answer.sentences if s.list_item]
@@ -123,20 +134,30 @@ def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex)
 def test_the_sentence_after_the_lead_carries_on_its_thought(index: SearchIndex) -> None:
     question = "what are the phases of a rowing stroke called"
     two = replace(ALWAYS_ANSWER, min_sentences=1, max_sentences=2)
-    answer = answer_question(question, index, settings=two, catalogue=load_catalogue())
+    answer = answer_question(question, index, settings=two, triage=shipped().triage, abstention=shipped().abstention)
     assert [s.text for s in answer.sentences] == [
         "Coaches split a rowing stroke into four named phases.",
         "They are the catch, the drive, the finish and the recovery.",
     ]
     # Without the bonus, the sentence that leans on the lead ("They are ...") loses to its neighbours.
-    plain = answer_question(question, index, settings=replace(two, next_sentence_bonus=0.0), catalogue=load_catalogue())
+    plain = answer_question(
+        question,
+        index,
+        settings=replace(two, next_sentence_bonus=0.0),
+        triage=shipped().triage,
+        abstention=shipped().abstention,
+    )
     assert "They are the catch, the drive, the finish and the recovery." not in [s.text for s in plain.sentences]
 
 
 @pytest.mark.slow
 def test_a_list_is_not_quoted_for_a_yes_no_question(index: SearchIndex) -> None:
     answer = answer_question(
-        "do finger exercises ease stiffness", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+        "do finger exercises ease stiffness",
+        index,
+        settings=ALWAYS_ANSWER,
+        triage=shipped().triage,
+        abstention=shipped().abstention,
     )
     assert not answer.abstained and not any(s.list_item for s in answer.sentences)
 
@@ -144,7 +165,11 @@ def test_a_list_is_not_quoted_for_a_yes_no_question(index: SearchIndex) -> None:
 @pytest.mark.slow
 def test_a_sentence_the_editors_note_corrects_gives_way_to_another_articles(index: SearchIndex) -> None:
     answer = answer_question(
-        "do kettlebell swings make your wrists stronger", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+        "do kettlebell swings make your wrists stronger",
+        index,
+        settings=ALWAYS_ANSWER,
+        triage=shipped().triage,
+        abstention=shipped().abstention,
     )
     quotes = [c.quote for c in answer.citations]
     assert CORRECTED not in quotes
@@ -155,7 +180,12 @@ def test_a_sentence_the_editors_note_corrects_gives_way_to_another_articles(inde
 @pytest.mark.slow
 def test_a_corrected_sentence_is_used_when_nothing_else_qualifies(index: SearchIndex) -> None:
     answer = answer_question(
-        "where do ferrets like to sleep", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue(), k=1
+        "where do ferrets like to sleep",
+        index,
+        settings=ALWAYS_ANSWER,
+        triage=shipped().triage,
+        abstention=shipped().abstention,
+        k=1,
     )
     assert [c.doc_id for c in answer.citations][:1] == ["ferret-care"]
     assert answer.citations[0].quote == "Ferrets sleep best in a hammock lined with fleece blankets."
@@ -165,7 +195,11 @@ def test_a_corrected_sentence_is_used_when_nothing_else_qualifies(index: SearchI
 def test_timings_are_set_on_a_new_answer_not_by_mutation(index: SearchIndex) -> None:
     """Regression: timings were written into a frozen Answer's dict after it was built."""
     answer = answer_question(
-        "what exercises help stiff fingers", index, settings=ALWAYS_ANSWER, catalogue=load_catalogue()
+        "what exercises help stiff fingers",
+        index,
+        settings=ALWAYS_ANSWER,
+        triage=shipped().triage,
+        abstention=shipped().abstention,
     )
     assert {"red_flags", "embed", "search", "compose", "total"} <= set(answer.timings_ms)
     assert 0.0 < answer.confidence <= 1.0
@@ -218,7 +252,8 @@ def test_a_dose_request_is_declined_by_rule_before_retrieval(index: SearchIndex)
         "how many mg of ibuprofen can i take before kettlebell training",
         index,
         settings=ALWAYS_ANSWER,
-        catalogue=load_catalogue(),
+        triage=shipped().triage,
+        abstention=shipped().abstention,
     )
     assert answer.abstained and answer.abstain_reason == "dose" and answer.answer == NO_DOSES
     assert answer.citations == () and "embed" not in answer.timings_ms
@@ -236,11 +271,11 @@ def test_declined_instructions_message_names_no_topic() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"min_sentences": 0}, {"min_sentences": 5, "max_sentences": 4}, {"k": 0}, {"length_cap_factor": 0.5}],
+    [{"min_sentences": 0}, {"min_sentences": 5, "max_sentences": 4}, {"answer_k": 0}, {"length_cap_factor": 0.5}],
 )
 def test_qa_settings_reject_impossible_values(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        QASettings(**changes)  # type: ignore[arg-type]
+        AnswerSettings(**changes)  # type: ignore[arg-type]
 
 
 def test_abstention_model_confidence_is_the_logistic_of_its_weighted_features() -> None:

@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 import yaml
 
-from service.qa import QASettings, answer_question
-from service.redflag_backstop import BACKSTOP_FILE, NeighbourMargin, RedFlagBackstop, load_backstop
-from service.redflags import RedFlagCatalogue, RedFlagCatalogueError, load_catalogue
+from answer import BACKSTOP_FILE, answer_question
+from settings import MODELS_DIR, AnswerSettings
+from tests.learned import shipped
+from triage import (
+    NeighbourMargin,
+    RedFlagBackstop,
+    RedFlagCatalogue,
+    RedFlagCatalogueError,
+    Triage,
+    load_backstop,
+    load_catalogue,
+)
 
 DIM = 4
 SIMILAR = {
@@ -131,11 +140,11 @@ def test_the_catalogue_checks_what_the_backstop_says(tmp_path: Path, similar: ob
 
 
 def test_the_shipped_catalogue_and_backstop_go_together() -> None:
-    shipped = load_catalogue()
-    assert set(shipped.similar) == {"emergency", "urgent"}
-    assert all(flag.source.startswith("https://www.nhs.uk/") for flag in shipped.similar.values())
-    assert BACKSTOP_FILE.is_file()
-    shipped_backstop = load_backstop()
+    catalogue = load_catalogue()
+    assert set(catalogue.similar) == {"emergency", "urgent"}
+    assert all(flag.source.startswith("https://www.nhs.uk/") for flag in catalogue.similar.values())
+    assert (MODELS_DIR / BACKSTOP_FILE).is_file()
+    shipped_backstop = load_backstop(MODELS_DIR / BACKSTOP_FILE)
     assert len(shipped_backstop.red_weights) == 384  # all-MiniLM-L6-v2, the default model
     assert shipped_backstop.neighbours is not None and shipped_backstop.neighbours.dim == 384
 
@@ -144,7 +153,8 @@ def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
     fake_embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from index import SearchIndex
-    from ingest import ChunkerSettings, ingest
+    from ingest import ingest
+    from settings import ChunkerSettings
 
     sources = tmp_path / "articles"
     sources.mkdir()
@@ -166,14 +176,30 @@ def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
         emergency_bias=5.0,
         emergency_threshold=0.2,
     )
-    flagged = answer_question(question, index, settings=QASettings(backstop=always), catalogue=rules)
+    flagged = answer_question(
+        question, index, settings=AnswerSettings(), triage=Triage(rules, always), abstention=shipped().abstention
+    )
     assert [flag.rule for flag in flagged.red_flags] == ["possible-emergency-sign"]
-    silent = answer_question(question, index, settings=QASettings(backstop=None), catalogue=rules)
+    silent = answer_question(
+        question, index, settings=AnswerSettings(), triage=Triage(rules, None), abstention=shipped().abstention
+    )
     assert silent.red_flags == ()
     other_model = replace(always, model="another-model")
-    with caplog.at_level(logging.WARNING, logger="service.qa"):
-        unheard = answer_question(question, index, settings=QASettings(backstop=other_model), catalogue=rules)
+    with caplog.at_level(logging.WARNING, logger="triage.triage"):
+        unheard = answer_question(
+            question,
+            index,
+            settings=AnswerSettings(),
+            triage=Triage(rules, other_model),
+            abstention=shipped().abstention,
+        )
     assert unheard.red_flags == ()
     assert "only the rules flag warning signs" in caplog.text
-    by_rule = answer_question("back pain and a fever", index, settings=QASettings(backstop=always), catalogue=rules)
+    by_rule = answer_question(
+        "back pain and a fever",
+        index,
+        settings=AnswerSettings(),
+        triage=Triage(rules, always),
+        abstention=shipped().abstention,
+    )
     assert [flag.rule for flag in by_rule.red_flags] == ["fever-with-back-pain"]

@@ -11,7 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.redflags import (
+from tests.heldout import near_copies_of_held_out
+from triage import (
     DEFAULT_CATALOGUE_PATH,
     LEVELS,
     RedFlagCatalogue,
@@ -20,7 +21,6 @@ from service.redflags import (
     load_catalogue,
     normalise,
 )
-from tests.heldout import near_copies_of_held_out
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"

@@ -16,9 +16,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import settings
 
-from service.api import router
-from service.config import Settings
 from service.main import create_app
+from service.routes import router
+from settings import Settings
 
 pytestmark = pytest.mark.slow
 

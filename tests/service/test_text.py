@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from service.qa import clean_question
-from service.redflags import normalise
-from service.text import CONTROL_CHARACTERS, FORMAT_CHARACTERS, VISIBLE_TEXT_PATTERN, strip_invisible
+from answer import clean_question
+from index import CONTROL_CHARACTERS, FORMAT_CHARACTERS, VISIBLE_TEXT_PATTERN, strip_invisible
+from triage import normalise
 
 FORMAT = [
     "\u00ad",

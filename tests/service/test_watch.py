@@ -16,11 +16,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from index import SearchSettings, current_signature
+from index import current_signature
 from index.leases import read_leases
-from service.config import Settings
 from service.state import IndexHolder
 from service.watch import IndexWatcher
+from settings import SearchSettings, Settings
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build, generation_docs, generations_in
 from tests.service.conftest import make_client

@@ -15,9 +15,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
+from ingest import ingest
 from service.main import create_app
+from settings import ChunkerSettings, Settings
 
 # An article whose title, text and summary carry markup: the UI must show it as text, never run it.
 HOSTILE_ARTICLE = """\

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from service.config import Settings
 from service.main import create_app
+from settings import Settings
 from tests.ui.conftest import free_port, serve_in_thread, wait_until_up
 from ui import render
 from ui.client import ApiError, HealthQAClient, service_status

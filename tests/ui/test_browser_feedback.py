@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
-from service.feedback import FeedbackStore
+from feedback import FeedbackStore
+from ingest import ingest
 from service.main import create_app
+from settings import ChunkerSettings, Settings
 from tests import editor_note as note
 from tests.ui import test_browser as browser_tests
 from tests.ui.conftest import serve_in_thread

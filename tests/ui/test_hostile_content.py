@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from ingest import ChunkerSettings, ingest
-from service.config import Settings
+from ingest import ingest
 from service.main import create_app
+from settings import ChunkerSettings, Settings
 from tests.conftest import CORPUS
 from tests.hostile import HOSTILE_BODY, HOSTILE_ID, IMG, INJECTION, LINK, PAYLOADS, SCRIPT, write_hostile_articles
 from tests.ui import test_browser as browser_tests

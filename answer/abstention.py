@@ -15,18 +15,21 @@ the chunk's pass); ``sentence`` and ``agree`` do.
 ``confidence = sigmoid(bias + sum(weight * feature))``, in [0, 1]; the service abstains below
 ``threshold``. Which features, their weights, the bias and the threshold are chosen on the tuning
 questions only by ``healthqa calibrate`` (``eval/calibrate.py``), which prints the table it chose from
-and, with ``--write``, stores them in ``service/abstention.json``: the one place the default lives.
+and, with ``--write``, stores them in ``models/abstention.json``: the one place the default lives.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ABSTENTION_FILE = Path(__file__).resolve().parent / "abstention.json"
+from answer.candidates import Candidate
+from index import Hit
+from triage import RedFlag
+
 FEATURES = ("passage", "sentence", "agree", "red_flag")
 
 
@@ -63,7 +66,7 @@ class AbstentionModel:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-def load_abstention_model(path: Path = ABSTENTION_FILE) -> AbstentionModel:
+def load_abstention_model(path: Path) -> AbstentionModel:
     """The calibrated model (``healthqa calibrate --write`` writes it).
 
     Raises:
@@ -81,4 +84,13 @@ def load_abstention_model(path: Path = ABSTENTION_FILE) -> AbstentionModel:
         raise ValueError(f"{path}: not a usable abstention model ({error})") from error
 
 
-DEFAULT_ABSTENTION = load_abstention_model()
+def abstention_features(candidates: list[Candidate], hits: list[Hit], red_flags: Sequence[RedFlag]) -> dict[str, float]:
+    """The features above from one retrieval."""
+    best = max(candidates, key=lambda c: c.similarity, default=None)
+    passage = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
+    return {
+        "passage": float(passage),
+        "sentence": best.similarity if best else 0.0,
+        "agree": float(best is not None and best.sentence.doc_id == hits[0].doc_id),
+        "red_flag": float(bool(red_flags)),
+    }

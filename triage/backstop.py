@@ -1,6 +1,6 @@
 """A learned backstop beside the red-flag rules: it reads the question's embedding when no rule fired.
 
-The rules (``service/redflags.py``) match words, and words written by people nobody here has read slip
+The rules (``triage/detector.py``) match words, and words written by people nobody here has read slip
 past them: a bath that feels hot on the legs but not "where she sits", knees that "folded under him like a
 newborn foal". The embedding the retrieval computes anyway places such a question near the warning-sign
 questions and phrases it was trained on. Two logistic models read it:
@@ -19,7 +19,7 @@ The backstop speaks only through the catalogue: a flag it raises is the catalogu
 that level (message and public source). It never removes a rule's flag, and it is tied to the embedding
 model it was trained on (``model`` is that model's fingerprint): with another model it stays silent.
 ``python -m eval.redflag_backstop`` re-runs the sweep that chose its settings on the tuning questions and,
-with ``--write``, stores the fitted models here (``service/redflag_backstop.json``).
+with ``--write``, stores the fitted models in ``models/redflag_backstop.json``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from service.redflags import Level, RedFlag, RedFlagCatalogue
-
-BACKSTOP_FILE = Path(__file__).resolve().parent / "redflag_backstop.json"
+from triage.catalogue import Level, RedFlag, RedFlagCatalogue
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +186,7 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-def load_backstop(path: Path = BACKSTOP_FILE) -> RedFlagBackstop:
+def load_backstop(path: Path) -> RedFlagBackstop:
     """The trained backstop (``python -m eval.redflag_backstop --write`` writes it).
 
     Raises:

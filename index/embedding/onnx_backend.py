@@ -27,19 +27,28 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.embedder import LocalModelEmbedder, ModelLocation, TokenStates, Vectors, model_fingerprint, token_states_of
-from index.errors import ModelExportError, ModelNotFoundError
+from index.embedding.base import (
+    LocalModelEmbedder,
+    ModelLocation,
+    Pooling,
+    TokenStates,
+    UnsupportedModelError,
+    Vectors,
+    model_fingerprint,
+    read_pooling,
+    token_states_of,
+)
+from index.errors import ModelExportError
 
 if TYPE_CHECKING:
     import onnxruntime
 
 logger = logging.getLogger(__name__)
 
-Pooling = Literal["mean", "cls", "max", "lasttoken"]
 # Texts the export is checked on: short and long, plain and odd, one past the 256-token limit.
 VERIFY_TEXTS = (
     "is it normal for my knees to ache after the gym?",
@@ -53,10 +62,6 @@ VERIFY_TEXTS = (
 MIN_COSINE = 0.999  # the export must reproduce sentence-transformers' vectors this closely, per text
 
 
-class UnsupportedModelError(ModelNotFoundError):
-    """The model has modules (e.g. a Dense projection) the ONNX backend does not reproduce."""
-
-
 @dataclass(frozen=True)
 class ExportReport:
     """How an export was made and how closely it reproduces sentence-transformers."""
@@ -68,39 +73,6 @@ class ExportReport:
     min_cosine_int8: float | None
     torch_version: str
     onnxruntime_version: str
-
-
-def read_pooling(path: Path) -> Pooling:
-    """The pooling of a sentence-transformers folder, when the ONNX backend can reproduce the whole pipeline.
-
-    Raises:
-        UnsupportedModelError: modules other than Transformer, Pooling and Normalize.
-    """
-    modules_file = path / "modules.json"
-    try:
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UnsupportedModelError(f"{modules_file} is missing or unreadable: {exc}") from exc
-    pooling: Pooling | None = None
-    for module in modules:
-        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-        if kind == "Pooling":
-            config = json.loads((path / module["path"] / "config.json").read_text(encoding="utf-8"))
-            modes: dict[str, Pooling] = {
-                "pooling_mode_mean_tokens": "mean",
-                "pooling_mode_cls_token": "cls",
-                "pooling_mode_max_tokens": "max",
-                "pooling_mode_lasttoken": "lasttoken",
-            }
-            chosen = [mode for key, mode in modes.items() if config.get(key)]
-            if len(chosen) != 1:
-                raise UnsupportedModelError(f"{path}: pooling {config} is not one of {sorted(modes)}")
-            pooling = chosen[0]
-        elif kind not in ("Transformer", "Normalize"):
-            raise UnsupportedModelError(f"{path}: module {kind!r} has no ONNX equivalent here; use the torch backend")
-    if pooling is None:
-        raise UnsupportedModelError(f"{path}: no Pooling module in modules.json")
-    return pooling
 
 
 def export_dir(cache_dir: Path, location: ModelLocation, fingerprint: str) -> Path:

@@ -1,9 +1,6 @@
-"""The embedding seam: a small protocol and its sentence-transformers implementation.
+"""The embedding seam: the ``Embedder`` protocol, model folders and what every local-model backend shares.
 
-Usage example::
-
-    embedder = SentenceTransformerEmbedder.from_name(DEFAULT_MODEL)
-    vectors = embedder.embed_documents(["Rest helps a strained back."])  # (1, 384) float32
+The backends live beside it (``torch_backend``, ``onnx_backend``); ``index.embedding.load_embedder`` picks one.
 """
 
 from __future__ import annotations
@@ -11,23 +8,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from index.errors import ModelNotFoundError
+from settings import DEFAULT_MODEL
 
-if TYPE_CHECKING:  # importing torch costs seconds; only the embedder needs it
-    from sentence_transformers import SentenceTransformer
-
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Most padded tokens in one forward pass (rows x the longest text's tokens): 4 texts of 256 tokens, or
 # 32 of 32. A pass's working memory grows with rows x tokens^2 and ONNX Runtime's arena keeps the largest:
 # 64 texts of 256 tokens took 1.2 GB beyond the loaded model. On 400 MedQuAD chunk texts (batch size 64,
@@ -35,8 +28,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # and used 6.1, 6.9 and 7.8 CPU seconds: small passes are no slower on a CPU.
 MAX_BATCH_TOKENS = 1024
 Vectors = npt.NDArray[np.float32]
-EmbedBackend = Literal["onnx", "onnx-int8", "torch"]
-EMBED_BACKENDS: tuple[EmbedBackend, ...] = ("onnx", "onnx-int8", "torch")
+Pooling = Literal["mean", "cls", "max", "lasttoken"]
 CharSpan = tuple[int, int]
 logger = logging.getLogger(__name__)
 
@@ -172,38 +164,6 @@ def resolve_model(name: str) -> ModelLocation:
     return ModelLocation(name=name, path=cached)
 
 
-def load_embedder(
-    name: str, *, backend: EmbedBackend = "onnx", cache_dir: Path = Path("var/models"), threads: int = 0
-) -> Embedder:
-    """The embedder for a model name or folder on the chosen backend; nothing heavy loads until first use.
-
-    Args:
-        name: As for ``resolve_model``.
-        backend: ``onnx`` (ONNX Runtime, same vectors as torch, no torch import when serving),
-            ``onnx-int8`` (quantised: faster, slightly different vectors), or ``torch``
-            (sentence-transformers). A model the ONNX backend cannot reproduce (e.g. with a
-            Dense layer) falls back to torch, with a warning.
-        cache_dir: Where ONNX exports are kept.
-        threads: ONNX Runtime intra-op threads (0: one per core).
-
-    Raises:
-        ModelNotFoundError: no local copy of the model.
-        ValueError: an unknown backend.
-    """
-    if backend not in EMBED_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(EMBED_BACKENDS)}, got {backend!r}")
-    location = resolve_model(name)
-    if backend == "torch":
-        return SentenceTransformerEmbedder(location)
-    from index.onnx_embedder import OnnxEmbedder, UnsupportedModelError
-
-    try:
-        return OnnxEmbedder(location, cache_dir=cache_dir, quantized=backend == "onnx-int8", threads=threads)
-    except UnsupportedModelError as exc:
-        logger.warning("%s; using the torch backend", exc)
-        return SentenceTransformerEmbedder(location)
-
-
 def _find_in_hf_cache(name: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
@@ -333,8 +293,6 @@ class LocalModelEmbedder:
         of its tokens' vectors, as the model pools a whole text), else None."""
         if not (self._location.path / "tokenizer.json").is_file():
             return None  # no fast tokenizer: no character offsets for the tokens
-        from index.onnx_embedder import UnsupportedModelError, read_pooling
-
         try:
             return "mean" if read_pooling(self._location.path) == "mean" else None
         except (UnsupportedModelError, OSError, ValueError, KeyError):
@@ -421,75 +379,6 @@ class LocalModelEmbedder:
             start = end
 
 
-class SentenceTransformerEmbedder(LocalModelEmbedder):
-    """An ``Embedder`` backed by a local sentence-transformers model on torch (CPU).
-
-    The model and torch are imported on first use, so counting tokens or
-    reading the fingerprint stays cheap.
-    """
-
-    backend = "torch"
-
-    def __init__(self, location: ModelLocation, *, device: str = "cpu") -> None:
-        super().__init__(location)
-        self._device = device
-
-    @classmethod
-    def from_name(cls, name: str, *, device: str = "cpu") -> SentenceTransformerEmbedder:
-        return cls(resolve_model(name), device=device)
-
-    @cached_property
-    def _model(self) -> SentenceTransformer:
-        # The model is on disk: never let the Hugging Face client reach a hub.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per weight load is noise
-        return SentenceTransformer(str(self._location.path), device=self._device)
-
-    @property
-    def dim(self) -> int:
-        dim = self._model.get_embedding_dimension()
-        if dim is None:
-            raise ValueError(f"model {self.name!r} does not state its embedding dimension")
-        return int(dim)
-
-    def _fallback_max_tokens(self) -> int:
-        return int(self._model.max_seq_length or 512)
-
-    def _embed_batch(self, texts: list[str]) -> Vectors:
-        vectors = self._model.encode(
-            texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-    def _token_batch(self, texts: list[str]) -> tuple[Vectors, list[TokenStates]]:
-        outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]  # output_value=None: dicts
-            texts,
-            batch_size=len(texts),
-            output_value=None,  # every output: the pooled, normalised vector and the token vectors
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        encodings = self._window_tokenizer.encode_batch(texts, add_special_tokens=True)
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        tokens: list[TokenStates] = []
-        for row, (output, encoding) in enumerate(zip(outputs, encodings, strict=True)):
-            vector = output["sentence_embedding"].float().numpy()
-            vectors[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
-            read = int(output["attention_mask"].sum())  # the batch is padded to its longest text
-            states = output["token_embeddings"][:read].float().numpy()
-            if (
-                read != len(encoding.ids) or output["input_ids"][:read].tolist() != encoding.ids
-            ):  # another tokenization than tokenizer.json's: no offsets to trust
-                tokens.append(TokenStates(np.zeros((0, self.dim), np.float32), np.zeros((0, 2), np.int64), True))
-                continue
-            tokens.append(token_states_of(states, encoding))
-        return vectors, tokens
-
-
 def token_states_of(states: npt.NDArray[np.float32], encoding: Any) -> TokenStates:
     """A text's token vectors and character offsets from the model's output and its tokenizer encoding.
 
@@ -503,3 +392,40 @@ def token_states_of(states: npt.NDArray[np.float32], encoding: Any) -> TokenStat
         offsets=offsets[keep],
         truncated=bool(encoding.overflowing),
     )
+
+
+class UnsupportedModelError(ModelNotFoundError):
+    """The model has modules (e.g. a Dense projection) the ONNX backend does not reproduce."""
+
+
+def read_pooling(path: Path) -> Pooling:
+    """The pooling of a sentence-transformers folder, when the ONNX backend can reproduce the whole pipeline.
+
+    Raises:
+        UnsupportedModelError: modules other than Transformer, Pooling and Normalize.
+    """
+    modules_file = path / "modules.json"
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnsupportedModelError(f"{modules_file} is missing or unreadable: {exc}") from exc
+    pooling: Pooling | None = None
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind == "Pooling":
+            config = json.loads((path / module["path"] / "config.json").read_text(encoding="utf-8"))
+            modes: dict[str, Pooling] = {
+                "pooling_mode_mean_tokens": "mean",
+                "pooling_mode_cls_token": "cls",
+                "pooling_mode_max_tokens": "max",
+                "pooling_mode_lasttoken": "lasttoken",
+            }
+            chosen = [mode for key, mode in modes.items() if config.get(key)]
+            if len(chosen) != 1:
+                raise UnsupportedModelError(f"{path}: pooling {config} is not one of {sorted(modes)}")
+            pooling = chosen[0]
+        elif kind not in ("Transformer", "Normalize"):
+            raise UnsupportedModelError(f"{path}: module {kind!r} has no ONNX equivalent here; use the torch backend")
+    if pooling is None:
+        raise UnsupportedModelError(f"{path}: no Pooling module in modules.json")
+    return pooling

@@ -1,0 +1,12 @@
+"""The HTTP routes, one module per resource: parse, call the answer engine or the index, return."""
+
+from fastapi import APIRouter
+
+from service.routes import ask, documents, feedback, operations, search
+from service.routes.common import ADMIN_PATHS, PROBE_PATHS
+
+router = APIRouter()
+for module in (ask, feedback, search, documents, operations):
+    router.include_router(module.router)
+
+__all__ = ["ADMIN_PATHS", "PROBE_PATHS", "router"]
