@@ -6,7 +6,7 @@ ingested with the product's own pipeline; the 126 questions with at least one pa
 
 Metrics, per mode and per split: MRR@10 and precision@1 count a passage graded >= 3 as correct;
 nDCG@10 is graded (the gain is the judge's grade, 1-4); Recall@10 is the share of the passages
-graded >= 3 found in the top 10. The answer level runs ``service.qa.answer_question`` (the code
+graded >= 3 found in the top 10. The answer level runs ``answer.answer_question`` (the code
 behind ``/v1/ask``) on every answerable question.
 
 Splits (declared before any tuning, never to be changed): a question is held out when the

@@ -1,7 +1,7 @@
-"""Choose and train the red-flag backstop (``service/redflag_backstop.py``) on the tuning questions only.
+"""Choose and train the red-flag backstop (``triage/backstop.py``) on the tuning questions only.
 
 ``python -m eval.redflag_backstop`` prints the table the settings were chosen from; ``--write`` also fits the
-chosen models on all the training examples and stores them in ``service/redflag_backstop.json``.
+chosen models on all the training examples and stores them in ``models/redflag_backstop.json``.
 
 Training examples: every tuning question (red flags against benign look-alikes, answerable and out-of-scope
 questions) and the catalogue's test phrases (red flags, at their rule's level) and negative phrases. Held-out

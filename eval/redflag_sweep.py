@@ -7,7 +7,7 @@
    question "fires" a rule when its nearest test phrase scores at least ``threshold`` and beats the nearest
    negative phrase by ``margin``. For each setting: red-flag questions it flags at their level on its own,
    those it adds to the rules, and the benign look-alikes, answerable and out-of-scope questions it fires on.
-   This is the table the semantic layer was rejected from (README "Red flags"): no setting adds a red-flag
+   This is the table the semantic layer was rejected from (docs/triage.md): no setting adds a red-flag
    question without firing on benign look-alikes or on more than 2% of answerable questions.
 2. **Cross-validated nearest-neighbour layer** (``--cv``). A fuller version of 1: the example bank is every
    test phrase (labelled with its rule's level) and every negative phrase; a question fires when its nearest

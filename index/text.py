@@ -1,7 +1,7 @@
 """What counts as an invisible or control character in a user's text: one definition for the API and red flags.
 
-`service.qa.clean_question` (every question and search query), the request schemas (a question must hold a
-visible character) and `service.redflags.normalise` (the text the catalogue's patterns read) all use it, so
+`answer.clean_question` (every question and search query), the request schemas (a question must hold a
+visible character) and `triage.normalise` (the text the catalogue's patterns read) all use it, so
 a character the API keeps is a character red-flag matching sees, and one it drops is dropped for both.
 
 Usage example::

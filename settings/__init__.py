@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         BuildSettings.batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
     )
-    # The default is BuildSettings.sentence_method (pooled); README "Speed and scale" has the comparison.
+    # The default is BuildSettings.sentence_method (pooled); docs/operations.md has the comparison.
     sentence_vectors: SentenceMethod = Field(
         BuildSettings.sentence_method,
         description="Sentence vectors for answers: each sentence embedded on its own (standalone), or pooled "
@@ -129,14 +129,14 @@ class Settings(BaseSettings):
     sparse_weight: float = Field(
         SearchSettings.sparse_weight, ge=0, description="Weight of BM25 ranks in hybrid fusion."
     )
-    # Chosen with 'healthqa sweep doc-score' on the tuning splits (README "Evaluation").
+    # Chosen with 'healthqa sweep doc-score' on the tuning splits (docs/evaluation.md).
     lead_weight: float = Field(
         SearchSettings.lead_weight,
         ge=0,
         le=1,
         description="Share of a document's lead chunk (title and opening) in each of its chunks' scores.",
     )
-    # Chosen with 'healthqa sweep title' on the tuning splits (README "Evaluation").
+    # Chosen with 'healthqa sweep title' on the tuning splits (docs/evaluation.md).
     title_weight: float = Field(
         SearchSettings.title_weight,
         ge=0,

@@ -79,7 +79,7 @@ class BuildSettings:
     keep_versions: int = KEEP_VERSIONS
     sentence_vectors: bool = True
     # pooled: one model pass per chunk, and on the corpus suite's tuning split answers on par with
-    # standalone (README "Speed and scale", "Ingestion"; abstention rests on passage cosine only).
+    # standalone (docs/operations.md, "Speed and scale"; abstention rests on passage cosine only).
     sentence_method: SentenceMethod = "pooled"
 
     def __post_init__(self) -> None:

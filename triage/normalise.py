@@ -65,7 +65,7 @@ def normalise(text: str) -> str:
     whitespace collapsed.
     """
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = strip_invisible(_LINE_BREAKS.sub(" ; ", text))  # line breaks end a clause; see service/text.py
+    text = strip_invisible(_LINE_BREAKS.sub(" ; ", text))  # line breaks end a clause; see index/text.py
     text = "".join(_clean_char(char) for char in text)
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
