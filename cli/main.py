@@ -38,8 +38,8 @@ from ingest import IngestInputError, NoDocumentsError, ingest
 from settings import ChunkerSettings, DenseType, Settings, get_settings
 
 if TYPE_CHECKING:  # the evaluation and benchmark libraries (extras) load only for the commands that run them
-    from eval.run import Suite
     from eval.bench import ScaleOptions
+    from eval.run import Suite
 
 app = typer.Typer(
     name="healthqa",
@@ -138,7 +138,9 @@ def ingest_command(
     chunk_tokens: Annotated[
         int | None, typer.Option(help="Most tokens in a chunk (clamped to the model's limit).", min=16)
     ] = None,
-    overlap: Annotated[int | None, typer.Option(help="Sentences shared by neighbouring chunks.", min=0, max=5)] = None,
+    chunk_overlap: Annotated[
+        int | None, typer.Option(help="Sentences shared by neighbouring chunks.", min=0, max=5)
+    ] = None,
     dense_type: Annotated[
         DenseType | None, typer.Option(help="FAISS index type: flat (exact), hnsw (approximate) or auto.")
     ] = None,
@@ -156,8 +158,8 @@ def ingest_command(
     """
     settings = _settings(index, model)
     chunker = ChunkerSettings(
-        max_tokens=chunk_tokens or settings.chunk_tokens,
-        overlap_sentences=settings.chunk_overlap if overlap is None else overlap,
+        chunk_tokens=chunk_tokens or settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap if chunk_overlap is None else chunk_overlap,
     )
     build = settings.build_settings(dense_type=dense_type)
     try:
@@ -449,9 +451,7 @@ def eval_command(
     from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
     from eval.questions import QUESTIONS_FILE, load_questions
     from eval.report import write_report
-    from eval.run import run_eval
-
-    from eval.run import Suite
+    from eval.run import Suite, run_eval
 
     by_name: dict[str, Suite] = {name: name for name in get_args(Suite)}
     chosen: list[Suite] = [by_name[s.value] for s in suite] if suite else ["corpus", "medquad-quick"]

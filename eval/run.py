@@ -99,7 +99,7 @@ def build_search_only_index(
         embedder=embedder,
         prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
         chunker_config=chunker_config(embedder, chunker),
-        settings=replace(build or BuildSettings(), sentence_vectors=False),
+        settings=replace(build or BuildSettings(), sentence_vectors="none"),
     )
 
 

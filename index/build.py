@@ -29,14 +29,12 @@ from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptEr
 from index.sparse import SPARSE_SETTINGS, SparseIndex
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import Chunk, Document, PreparedDocument, Span
-from settings import BuildSettings
+from settings import BuildSettings, SentenceVectors
 
 logger = logging.getLogger(__name__)
 
 Prepare = Callable[[Document], PreparedDocument]
 # How sentence vectors were made, as the manifest records it (an older manifest without it: standalone).
-POOLED_METHOD = "chunk-mean-pooled"
-STANDALONE_METHOD = store.STANDALONE_SENTENCES
 # Fresh documents are chunked and embedded this many at a time, so vectors are kept only in their
 # stored form (chunk float32, sentence float16) and no list of every text to embed is ever made.
 _WINDOW_DOCUMENTS = 256
@@ -67,7 +65,7 @@ class BuildReport:
     sentences_standalone: int = 0
     seconds: float = 0.0
     bytes_on_disk: int = 0
-    sentence_method: str = ""
+    sentence_vectors: SentenceVectors = "none"
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,12 +109,13 @@ class _Embedded:
     standalone: int = 0
 
 
-def sentence_method(embedder: Embedder, settings: BuildSettings) -> str:
-    """How this build makes sentence vectors, as the manifest records it ("" without sentence vectors)."""
-    if not settings.sentence_vectors:
-        return ""
+def sentence_vectors_made(embedder: Embedder, settings: BuildSettings) -> SentenceVectors:
+    """How this build makes sentence vectors, as the manifest records it: ``pooled`` only where the model
+    mean-pools its tokens (otherwise ``standalone``)."""
+    if settings.sentence_vectors != "pooled":
+        return settings.sentence_vectors
     pooled = isinstance(embedder, SpanEmbedder) and embedder.span_pooling == "mean"
-    return POOLED_METHOD if settings.sentence_method == "pooled" and pooled else STANDALONE_METHOD
+    return "pooled" if pooled else "standalone"
 
 
 def build_index(
@@ -143,13 +142,11 @@ def build_index(
     started = time.perf_counter()
     timer = StageTimer()
     config = dict(chunker_config)
-    method = sentence_method(embedder, settings)
+    method = sentence_vectors_made(embedder, settings)
     with store.write_lock(index_dir):
         store.discard_unpublished(index_dir)
         with timer.stage("reading the previous version"):
-            previous = _open_previous(
-                index_dir, embedder, config, sentence_vectors=settings.sentence_vectors, method=method
-            )
+            previous = _open_previous(index_dir, embedder, config, method=method)
         by_id = {doc.doc_id: doc for doc in documents}
         new_hashes = {doc_id: doc.content_hash for doc_id, doc in by_id.items()}
         old_hashes = previous.hashes if previous and previous.compatible else {}
@@ -167,7 +164,7 @@ def build_index(
                 sentences=counts["sentences"],
                 seconds=time.perf_counter() - started,
                 bytes_on_disk=_folder_bytes(previous.path),
-                sentence_method=previous.manifest.sentence_method if previous.manifest.sentence_vectors else "",
+                sentence_vectors=previous.manifest.sentence_vectors,
                 timings=timer.rounded(),
             )
         entries, embedded = _collect(
@@ -200,13 +197,13 @@ def build_index(
             sentences_standalone=embedded.standalone,
             seconds=time.perf_counter() - started,
             bytes_on_disk=sum(int(f["bytes"]) for f in manifest.files.values()),
-            sentence_method=method,
+            sentence_vectors=method,
             timings=timer.rounded(),
         )
 
 
 def _open_previous(
-    index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any], *, sentence_vectors: bool, method: str
+    index_dir: Path, embedder: Embedder, chunker_config: dict[str, Any], *, method: SentenceVectors
 ) -> _Previous | None:
     """The published version, if it is sound; its vectors are reusable only when compatible."""
     try:
@@ -218,12 +215,12 @@ def _open_previous(
     except IndexCorruptError as exc:
         logger.warning("published index is damaged, rebuilding from scratch: %s", exc)
         return None
-    compatible = manifest.chunker == chunker_config and manifest.sentence_vectors == sentence_vectors
-    if compatible and sentence_vectors and manifest.sentence_method != method:
+    compatible = manifest.chunker == chunker_config and (manifest.sentence_vectors == "none") == (method == "none")
+    if compatible and manifest.sentence_vectors != method:
         logger.info(
             "%s holds %s sentence vectors, this build makes %s ones; re-embedding everything",
             manifest.version,
-            manifest.sentence_method,
+            manifest.sentence_vectors,
             method,
         )
         compatible = False
@@ -245,7 +242,7 @@ def _collect(
     embedder: Embedder,
     *,
     settings: BuildSettings,
-    method: str,
+    method: SentenceVectors,
     timer: StageTimer,
     progress: bool,
 ) -> tuple[list[_Entry], _Embedded]:
@@ -259,7 +256,7 @@ def _collect(
     embedded = _Embedded()
     seen = _Seen()  # dropped when this returns, before the vectors are gathered for writing
     if fresh:
-        logger.info("embedding %d new or changed documents (%s sentence vectors)", len(fresh), method or "no")
+        logger.info("embedding %d new or changed documents (%s sentence vectors)", len(fresh), method)
     with tqdm(total=len(fresh), desc="indexing", unit="doc", disable=not progress or len(fresh) < 50) as bar:
         for at in range(0, len(fresh), _WINDOW_DOCUMENTS):
             window = fresh[at : at + _WINDOW_DOCUMENTS]
@@ -318,7 +315,7 @@ def _embed_window(
     embedder: Embedder,
     *,
     settings: BuildSettings,
-    method: str,
+    method: SentenceVectors,
     timer: StageTimer,
     counts: _Embedded,
     seen: _Seen,
@@ -328,29 +325,29 @@ def _embed_window(
     if not chunks:
         return
     with timer.stage("embedding"):
-        if method == POOLED_METHOD:
-            assert isinstance(embedder, SpanEmbedder)  # sentence_method() chose pooling for such an embedder only
-            counts.standalone += _embed_pooled(entries, embedder, batch_size=settings.batch_size)
+        if method == "pooled":
+            assert isinstance(embedder, SpanEmbedder)  # sentence_vectors_made() chose pooling for such an embedder only
+            counts.standalone += _embed_pooled(entries, embedder, batch_size=settings.embed_batch_size)
         else:
             _fill(
                 entries,
                 "chunk_vectors",
                 lambda e: [c.embed_text for c in e.prepared.chunks],
-                lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size),
+                lambda texts: embedder.embed_documents(texts, batch_size=settings.embed_batch_size),
                 seen.chunks,
                 np.float32,
             )
-            if method:
+            if method != "none":
                 counts.standalone += _fill(
                     entries,
                     "sentence_vectors",
                     lambda e: [s.text for s in e.prepared.sentences],
-                    lambda texts: embedder.embed_documents(texts, batch_size=settings.batch_size * 2),
+                    lambda texts: embedder.embed_documents(texts, batch_size=settings.embed_batch_size * 2),
                     seen.sentences,
                     np.float16,
                 )
     counts.chunks += chunks
-    if method:
+    if method != "none":
         counts.sentences += sum(len(e.prepared.sentences) for e in entries)
 
 
@@ -470,7 +467,7 @@ def _write_version(
     chunker_config: dict[str, Any],
     settings: BuildSettings,
     *,
-    method: str,
+    method: SentenceVectors,
     timer: StageTimer,
 ) -> store.Manifest:
     # Every entry has vectors by now (reused or fresh), and at least one has chunks.
@@ -513,8 +510,7 @@ def _write_version(
                 "resolved": resolve_dense_type(settings.dense_type, n_chunks),
             },
             sparse=dict(SPARSE_SETTINGS),
-            sentence_vectors=settings.sentence_vectors,
-            sentence_method=method or STANDALONE_METHOD,
+            sentence_vectors=method,
             counts={
                 "documents": len(entries),
                 "chunks": n_chunks,

@@ -169,7 +169,7 @@ class SearchIndex:
         Raises:
             ValueError: the index was built without sentence vectors (search only).
         """
-        if not self.manifest.sentence_vectors:
+        if self.manifest.sentence_vectors == "none":
             raise ValueError(f"index {self.version} was built without sentence vectors; re-ingest to answer questions")
         return np.asarray(self._sentence_vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
 

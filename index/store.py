@@ -55,7 +55,7 @@ from index.errors import (
     IndexNotBuiltError,
     IndexWriteError,
 )
-from settings import KEEP_VERSIONS
+from settings import KEEP_VERSIONS, SentenceVectors
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,6 @@ DENSE_NAME = "dense.faiss"
 SENTENCES_NAME = "sentences.npy"
 SPARSE_DIR = "bm25"
 # How sentence vectors were made when a manifest does not say: versions before the method was recorded.
-STANDALONE_SENTENCES = "standalone"
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 
 
@@ -98,8 +97,7 @@ class Manifest:
     sparse: dict[str, Any]
     counts: dict[str, int]
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sentence_vectors: bool = True
-    sentence_method: str = STANDALONE_SENTENCES
+    sentence_vectors: SentenceVectors = "standalone"
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -109,6 +107,10 @@ class Manifest:
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         data["model"] = ModelInfo(**data["model"])
+        if isinstance(data.get("sentence_vectors"), bool):  # the format before the one-name settings
+            method = data.pop("sentence_method", "standalone")
+            pooled = "pooled" if method == "chunk-mean-pooled" else "standalone"
+            data["sentence_vectors"] = pooled if data["sentence_vectors"] else "none"
         return cls(**data)
 
 

@@ -132,7 +132,7 @@ def chunk_document(document: Document, *, count_tokens: TokenCounter, settings: 
     """Cut a document into chunks of whole sentences that fit the token budget.
 
     A sentence that alone exceeds the budget is cut into word windows that
-    fit, so every chunk's ``n_tokens`` is ``<= settings.max_tokens``.
+    fit, so every chunk's ``n_tokens`` is ``<= settings.chunk_tokens``.
 
     Args:
         document: The document to split.
@@ -150,7 +150,7 @@ def chunk_document(document: Document, *, count_tokens: TokenCounter, settings: 
         chunks.append(_make_chunk(document, sentences, sections, first, last, len(chunks), count_tokens, settings))
         if last + 1 >= len(sentences):
             break
-        next_first = last + 1 - settings.overlap_sentences
+        next_first = last + 1 - settings.chunk_overlap
         # Overlap only within a section, and always move forward.
         if next_first <= first or sections[next_first] != sections[last + 1]:
             next_first = last + 1
@@ -180,11 +180,11 @@ def _fitting_sentences(
     sentences: list[Span] = []
     sections: list[str] = []
     for (span, section), prefix, total in zip(pairs, prefixes, totals, strict=True):
-        if total <= settings.max_tokens:
+        if total <= settings.chunk_tokens:
             sentences.append(span)
             sections.append(section)
             continue
-        budget = settings.max_tokens - count_tokens([prefix])[0]
+        budget = settings.chunk_tokens - count_tokens([prefix])[0]
         for piece in _word_windows(document.text, span, budget, count_tokens):
             sentences.append(piece)
             sections.append(section)
@@ -234,7 +234,7 @@ def _last_fitting(
     used = _SPECIAL_TOKENS + prefix_tokens + lengths[first]
     last = first
     while last + 1 < len(sentences) and sections[last + 1] == sections[first]:
-        if used + lengths[last + 1] > settings.max_tokens:
+        if used + lengths[last + 1] > settings.chunk_tokens:
             break
         last += 1
         used += lengths[last]
@@ -258,7 +258,7 @@ def _make_chunk(
         text = document.text[start:end]
         embed_text = _context_prefix(document, sections[first], settings) + text
         n_tokens = count_tokens([embed_text])[0]
-        if n_tokens <= settings.max_tokens or last == first:
+        if n_tokens <= settings.chunk_tokens or last == first:
             break
         last -= 1
     return Chunk(

@@ -36,8 +36,8 @@ class IngestResult:
 
 def chunker_config(embedder: Embedder, settings: ChunkerSettings) -> dict[str, object]:
     """The chunker settings as recorded in the manifest, with the budget clamped to the model."""
-    effective = min(settings.max_tokens, embedder.max_tokens)
-    return {**asdict(settings), "max_tokens": effective, "segmenter": "blingfire"}
+    effective = min(settings.chunk_tokens, embedder.max_tokens)
+    return {**asdict(settings), "chunk_tokens": effective, "segmenter": "blingfire"}
 
 
 def ingest(
@@ -81,8 +81,8 @@ def ingest(
         raise NoDocumentsError(f"no documents found in {named} (supported: .md, .txt, .html, .jsonl, .jsonl.gz)")
     config = chunker_config(embedder, chunker)
     effective = ChunkerSettings(
-        max_tokens=int(str(config["max_tokens"])),
-        overlap_sentences=chunker.overlap_sentences,
+        chunk_tokens=int(str(config["chunk_tokens"])),
+        chunk_overlap=chunker.chunk_overlap,
         contextualize=chunker.contextualize,
     )
 

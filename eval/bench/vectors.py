@@ -88,7 +88,7 @@ def real_vectors(
         raise ValueError(f"the scale part asks {questions} questions of only {records} MedQuAD records")
     if not medquad_file.is_file():
         raise FileNotFoundError(f"MedQuAD not found at {medquad_file} (needed for the scale benchmark's vectors)")
-    cache = cache_dir / f"medquad-vectors-{embedder.fingerprint[:12]}-{records}-{questions}-{chunker.max_tokens}.npz"
+    cache = cache_dir / f"medquad-vectors-{embedder.fingerprint[:12]}-{records}-{questions}-{chunker.chunk_tokens}.npz"
     if cache.is_file():
         with np.load(cache) as stored:
             return RealVectors(chunks=stored["chunks"], questions=stored["questions"])

@@ -135,5 +135,5 @@ def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
         ["mediqa"], settings=Settings(), embedder=SpanFakeEmbedder(), work_dir=tmp_path / "work", mediqa_dir=data
     )
     manifest = read_manifest(version_path(tmp_path / "work" / "index-mediqa"))
-    assert manifest.sentence_method == {"standalone": "standalone", "pooled": "chunk-mean-pooled"}[method]
+    assert manifest.sentence_vectors == method
     assert results["mediqa.all"]["questions"] == len(questions)

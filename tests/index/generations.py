@@ -57,13 +57,13 @@ def generation_docs(gen: int, *, topics: Sequence[str] = TOPICS[:5], sentences: 
 
 def build(docs: Sequence[Document], index_dir: Path, embedder: FakeEmbedder, **settings: object) -> BuildReport:
     """``build_index`` as ``healthqa ingest`` calls it, with small chunks so every document has several."""
-    chunker = ChunkerSettings(max_tokens=24)
+    chunker = ChunkerSettings(chunk_tokens=24)
     return build_index(
         docs,
         index_dir=index_dir,
         embedder=embedder,
         prepare=lambda d: chunk_document(d, count_tokens=embedder.count_tokens, settings=chunker),
-        chunker_config={"max_tokens": 24},
+        chunker_config={"chunk_tokens": 24},
         settings=BuildSettings(**settings),  # type: ignore[arg-type]
         progress=False,
     )

@@ -193,14 +193,14 @@ def test_search_validates_its_arguments(tmp_path: Path, fake_embedder: FakeEmbed
 
 
 def test_a_search_only_index_skips_sentence_vectors(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
-    report = build(DOCS, tmp_path, fake_embedder, sentence_vectors=False)
+    report = build(DOCS, tmp_path, fake_embedder, sentence_vectors="none")
     assert report.sentences_embedded == 0 and report.sentences > 0
     index = SearchIndex.load(tmp_path, embedder=fake_embedder)
     assert index.search("pillow side sleepers", k=1)[0].doc_id == "sleep"
     with pytest.raises(ValueError, match="built without sentence vectors"):
         index.sentence_vectors([0])
     fake_embedder.embedded.clear()
-    again = build(DOCS, tmp_path, fake_embedder, sentence_vectors=True)
+    again = build(DOCS, tmp_path, fake_embedder, sentence_vectors="pooled")
     assert again.published and again.sentences_embedded == again.sentences
 
 
@@ -234,7 +234,7 @@ def test_a_sentence_repeated_far_apart_is_still_embedded_once(
     assert fake_embedder.embedded.count(shared) == 1
     assert report.sentences_embedded == report.sentences == 6 and report.sentences_standalone == 4
     index = SearchIndex.load(tmp_path, embedder=fake_embedder)
-    assert index.manifest.sentence_method == "standalone"
+    assert index.manifest.sentence_vectors == "standalone"
     assert np.allclose(index.sentence_vectors([1]), index.sentence_vectors([5]))
 
 
@@ -259,32 +259,41 @@ class SpanFakeEmbedder(FakeEmbedder):
 def test_pooled_sentence_vectors_come_from_the_chunk_pass_and_switching_method_re_embeds(tmp_path: Path) -> None:
     docs = [*DOCS, Document("cut", "Long", "This sentence gets cut by the limit. The next one is read whole.", "/c")]
     fake = SpanFakeEmbedder()
-    build(docs, tmp_path, fake, sentence_method="standalone")
+    build(docs, tmp_path, fake, sentence_vectors="standalone")
     fake.embedded.clear()
     report = build(docs, tmp_path, fake)  # pooled by default
     # Another method: everything is embedded again, in one pass per chunk; only the cut sentence alone.
-    assert (
-        report.published and report.chunks_embedded == report.chunks and report.sentence_method == "chunk-mean-pooled"
-    )
+    assert report.published and report.chunks_embedded == report.chunks and report.sentence_vectors == "pooled"
     assert fake.embedded == ["This sentence gets cut by the limit."] and report.sentences_standalone == 1
     index = SearchIndex.load(tmp_path, embedder=fake)
-    assert index.manifest.sentence_method == "chunk-mean-pooled"
+    assert index.manifest.sentence_vectors == "pooled"
     for _, sentence in index.sentences_in_chunks(list(range(report.chunks))):
         expected = fake._vector(sentence.text)  # the bag of the sentence's words, cut inside its chunk's text
         assert np.allclose(index.sentence_vectors([sentence.row])[0], expected, atol=2e-3), sentence.text
     assert any(text.startswith("Knee pain\n") for text in fake.pooled_texts)  # the embedded text, title first
-    unchanged = build(docs, tmp_path, fake, sentence_method="pooled")  # the default, named
+    unchanged = build(docs, tmp_path, fake, sentence_vectors="pooled")  # the default, named
     assert not unchanged.published
-    back = build(docs, tmp_path, fake, sentence_method="standalone")
-    assert back.published and back.chunks_embedded == back.chunks and back.sentence_method == "standalone"
+    back = build(docs, tmp_path, fake, sentence_vectors="standalone")
+    assert back.published and back.chunks_embedded == back.chunks and back.sentence_vectors == "standalone"
 
 
-def test_a_manifest_without_a_sentence_method_is_read_as_standalone(tmp_path: Path) -> None:
-    fake = SpanFakeEmbedder()
-    build(DOCS, tmp_path, fake, sentence_method="standalone")
+@pytest.mark.parametrize(
+    ("old", "read_as"),
+    [
+        ({"sentence_vectors": True, "sentence_method": "chunk-mean-pooled"}, "pooled"),
+        ({"sentence_vectors": True, "sentence_method": "standalone"}, "standalone"),
+        ({"sentence_vectors": True}, "standalone"),  # from before the method was recorded
+        ({"sentence_vectors": False, "sentence_method": "standalone"}, "none"),
+    ],
+)
+def test_a_manifest_of_the_earlier_format_reads_under_the_one_name(
+    tmp_path: Path, old: dict[str, object], read_as: str
+) -> None:
+    """Indexes built before the settings had one name each still load (and say how they were made)."""
+    build(DOCS, tmp_path, SpanFakeEmbedder(), sentence_vectors="standalone")
     (manifest_file,) = tmp_path.glob("versions/v*/manifest.json")
     data = json.loads(manifest_file.read_text())
-    assert data.pop("sentence_method") == "standalone"
+    data.pop("sentence_vectors")
     from index.store import Manifest
 
-    assert Manifest.from_json(json.dumps(data)).sentence_method == "standalone"
+    assert Manifest.from_json(json.dumps(data | old)).sentence_vectors == read_as

@@ -46,7 +46,7 @@ def test_abbreviations_do_not_end_sentences() -> None:
 
 
 def test_every_offset_of_the_shipped_corpus_round_trips(count_tokens) -> None:
-    settings = ChunkerSettings(max_tokens=128, overlap_sentences=1)
+    settings = ChunkerSettings(chunk_tokens=128, chunk_overlap=1)
     for document in load_sources([CORPUS]).documents:
         prepared = chunk_document(document, count_tokens=count_tokens, settings=settings)
         assert prepared.chunks, document.doc_id
@@ -63,7 +63,7 @@ def test_every_offset_of_the_shipped_corpus_round_trips(count_tokens) -> None:
 
 def test_chunks_cover_every_sentence_and_overlap_by_one(count_tokens) -> None:
     document = next(d for d in load_sources([CORPUS]).documents if d.doc_id == "sciatica")
-    prepared = chunk_document(document, count_tokens=count_tokens, settings=ChunkerSettings(max_tokens=96))
+    prepared = chunk_document(document, count_tokens=count_tokens, settings=ChunkerSettings(chunk_tokens=96))
     covered = {i for chunk in prepared.chunks for i in chunk.sentences}
     assert covered == set(range(len(prepared.sentences)))
     shared = [
@@ -78,12 +78,12 @@ def test_chunks_cover_every_sentence_and_overlap_by_one(count_tokens) -> None:
 def test_a_sentence_longer_than_the_budget_is_cut_not_truncated(count_tokens) -> None:
     long_sentence = " ".join(f"word{i}" for i in range(400)) + "."
     document = Document("d", "t", f"Short one. {long_sentence} Another short one.")
-    prepared = chunk_document(document, count_tokens=count_tokens, settings=ChunkerSettings(max_tokens=64))
+    prepared = chunk_document(document, count_tokens=count_tokens, settings=ChunkerSettings(chunk_tokens=64))
     assert all(c.n_tokens <= 64 for c in prepared.chunks)
     joined = " ".join(document.text[s.start : s.end] for s in prepared.sentences)
     assert joined.split() == document.text.split()
 
 
 def test_budget_must_be_sane() -> None:
-    with pytest.raises(ValueError, match="max_tokens must be >= 16, got 4"):
-        ChunkerSettings(max_tokens=4)
+    with pytest.raises(ValueError, match="chunk_tokens must be >= 16, got 4"):
+        ChunkerSettings(chunk_tokens=4)

@@ -21,9 +21,9 @@ def test_shipped_corpus_index_is_complete_and_within_the_model_limit(corpus_inde
     assert manifest.model.name == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.model.dim == 384 and manifest.model.fingerprint == embedder.fingerprint
     assert manifest.counts["documents"] == 13
-    assert manifest.chunker["max_tokens"] <= embedder.max_tokens
+    assert manifest.chunker["chunk_tokens"] <= embedder.max_tokens
     db = index._db()
-    assert db.execute("SELECT MAX(n_tokens) FROM chunks").fetchone()[0] <= manifest.chunker["max_tokens"]
+    assert db.execute("SELECT MAX(n_tokens) FROM chunks").fetchone()[0] <= manifest.chunker["chunk_tokens"]
     for document in index.documents():
         rows = db.execute('SELECT start, "end", text FROM sentences WHERE doc_id = ?', (document.doc_id,)).fetchall()
         assert rows, document.doc_id

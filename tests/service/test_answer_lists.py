@@ -37,7 +37,7 @@ STRETCHES = [
 @pytest.fixture(scope="module", params=["standalone", "pooled"])
 def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder) -> SearchIndex:
     index_dir = tmp_path_factory.mktemp(f"corpus-{request.param}")
-    build = BuildSettings(sentence_method=request.param)
+    build = BuildSettings(sentence_vectors=request.param)
     ingest([CORPUS], index_dir=index_dir, embedder=embedder, chunker=ChunkerSettings(), build=build, progress=False)
     return SearchIndex.load(index_dir, embedder=embedder)
 
