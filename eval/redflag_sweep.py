@@ -284,7 +284,7 @@ def main() -> None:
     sys.stdout.write("\n".join(detector_timing(questions)) + "\n")
     if args.timing_only:
         return
-    from index.embedding import load_embedder
+    from index import load_embedder
     from settings import Settings
 
     settings = Settings()

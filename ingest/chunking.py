@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import blingfire
 
-from index.types import Chunk, Document, PreparedDocument, Span
+from index import Chunk, Document, PreparedDocument, Span
 from settings import ChunkerSettings
 
 TokenCounter = Callable[[Sequence[str]], list[int]]

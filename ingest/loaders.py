@@ -22,7 +22,7 @@ import frontmatter
 import trafilatura
 import yaml
 
-from index.types import Document
+from index import Document
 from ingest.errors import Problem, SourceError
 from ingest.screening import FlaggedDocument, screen_document
 

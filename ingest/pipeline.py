@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from index import BuildReport, Embedder, PreparedDocument, build_index
-from index.types import Document
+from index import BuildReport, Document, Embedder, PreparedDocument, build_index
 from ingest.chunking import chunk_document
 from ingest.errors import IngestInputError, NoDocumentsError, Problem
 from ingest.loaders import load_sources

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Literal
 
-from index.types import Document
+from index import Document
 
 FindingKind = Literal["instructions", "script", "event_handler", "script_url", "active_html", "data_url", "html"]
 
