@@ -39,6 +39,9 @@ from settings import SearchSettings
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build, check_one_version
 
+# Two hundred runs of up to thirty steps each: the full run has them, the quick loop does not.
+pytestmark = pytest.mark.slow
+
 DOC_IDS = ("knee", "back", "sleep", "neck", "hip")
 # Memory-backed, where there is one: the same file operations, but fsync costs nothing, so many more steps fit.
 FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
