@@ -19,7 +19,7 @@ from service.errors import install_error_handlers
 from service.limits import RateLimiter, RateLimitMiddleware, WorkGate, WorkLimitMiddleware
 from service.logs import configure_json_logging
 from service.middleware import BodyLimitMiddleware, JsonCORSMiddleware, Metrics, RequestContextMiddleware
-from service.routes import ADMIN_PATHS, PROBE_PATHS, router
+from service.routes import ADMIN_PATHS, PROBE_PATHS, ROUTERS
 from service.state import IndexHolder
 from service.watch import IndexCollector, IndexWatcher
 from settings import Settings, get_settings
@@ -113,7 +113,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     app.dependency_overrides[get_settings] = configured_settings
     install_error_handlers(app)
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
     _install_middleware(app, settings, metrics)
     _document_limits(app, settings)
     return app

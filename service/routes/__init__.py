@@ -5,8 +5,6 @@ from fastapi import APIRouter
 from service.routes import ask, documents, feedback, operations, search
 from service.routes.common import ADMIN_PATHS, PROBE_PATHS
 
-router = APIRouter()
-for module in (ask, feedback, search, documents, operations):
-    router.include_router(module.router)
+ROUTERS: tuple[APIRouter, ...] = (ask.router, feedback.router, search.router, documents.router, operations.router)
 
-__all__ = ["ADMIN_PATHS", "PROBE_PATHS", "router"]
+__all__ = ["ADMIN_PATHS", "PROBE_PATHS", "ROUTERS"]

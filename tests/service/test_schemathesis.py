@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import settings
 
 from service.main import create_app
-from service.routes import router
+from service.routes import ROUTERS
 from settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -62,6 +62,12 @@ def test_rate_limited_answers_honour_the_schema(case: schemathesis.Case) -> None
 def test_the_schema_covers_every_route(corpus_index: Path, embedder) -> None:
     app = create_app(Settings(index_dir=corpus_index), embedder=embedder)
     spec = app.openapi()
-    routes = {(method.lower(), r.path) for r in router.routes if isinstance(r, APIRoute) for method in r.methods or ()}
+    routes = {
+        (method.lower(), r.path)
+        for router in ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for method in r.methods or ()
+    }
     documented = {(method, path) for path, operations in spec["paths"].items() for method in operations}
     assert routes and routes == documented
