@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from functools import reduce
+from types import GenericAlias, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 from pydantic_core import PydanticCustomError
 
 from answer import MAX_ANSWER_ID_CHARS, MAX_CHUNK_ID_CHARS, MAX_CITED_CHUNKS, VERSION_PATTERN
@@ -63,6 +68,100 @@ class SearchRequest(BaseModel):
     query: UserText = Field(pattern=VISIBLE_TEXT_PATTERN, description="What to look for (same limits as a question).")
     k: PassageCount = Field(5, description="How many passages.")
     mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="Retriever: fused, dense or BM25.")
+
+
+# ------------------------------------------------------------- responses derived from the engine's types
+
+
+def public_model(
+    source: type[Any],
+    name: str,
+    *,
+    nested: Mapping[type[Any], type[BaseModel]] | None = None,
+    exclude: Collection[str] = (),
+    extra: Mapping[str, tuple[Any, Any]] | None = None,
+    extra_after: str | None = None,
+    doc: str | None = None,
+    config: ConfigDict | None = None,
+) -> type[BaseModel]:
+    """A response model with the fields of a dataclass, so that the API schema cannot drift from the engine's types.
+
+    Each field keeps its name, order, type, default and the ``description`` in its metadata. ``tuple[X, ...]``
+    becomes ``list[X]`` (JSON has arrays), a dataclass becomes its public model from ``nested``, and a default
+    that is not a plain value (a tuple, a dataclass, a ``default_factory``) becomes a factory of its public form.
+    The schema lists every field as required: a response always carries all of them.
+
+    ### Usage example
+        >>> CitationPublic = public_model(Citation, "CitationPublic")
+
+    Args:
+        source: The dataclass the response mirrors.
+        name: The model's name, as the OpenAPI schema shows it.
+        nested: The public model of each dataclass that ``source``'s fields hold.
+        exclude: Fields of ``source`` the response leaves out.
+        extra: Fields the response adds, as ``{name: (type, Field(...))}``.
+        extra_after: The field of ``source`` that the ``extra`` fields follow (default: they come last).
+        doc: The model's description in the schema.
+        config: More model configuration, e.g. ``json_schema_extra`` with examples.
+
+    Raises:
+        TypeError: ``source`` is not a dataclass, or a field's type holds a dataclass missing from ``nested``.
+        ValueError: ``extra_after`` or ``exclude`` names no field of ``source``, or ``extra`` repeats one.
+    """
+    if not (isinstance(source, type) and dataclasses.is_dataclass(source)):
+        raise TypeError(f"public_model needs a dataclass type, got {source!r}")
+    extra = extra or {}
+    names = [item.name for item in dataclasses.fields(source)]
+    for given in (*exclude, *([extra_after] if extra_after else [])):
+        if given not in names:
+            raise ValueError(f"{name}: {source.__name__} has no field {given!r}")
+    if clash := sorted(set(extra) & set(names)):
+        raise ValueError(f"{name}: extra fields {clash} are fields of {source.__name__} already")
+    hints = get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(source):
+        if item.name not in exclude:
+            where = f"{source.__name__}.{item.name}"
+            annotation = _public_type(hints[item.name], nested or {}, where=where)
+            fields[item.name] = (annotation, _public_field(item, annotation))
+        if item.name == extra_after:
+            fields.update(extra)
+    if extra_after is None:
+        fields.update(extra)
+    model: type[BaseModel] = create_model(
+        name,
+        __config__=ConfigDict(json_schema_serialization_defaults_required=True, **(config or {})),
+        __doc__=doc,
+        __module__=__name__,
+        **fields,
+    )
+    return model
+
+
+def _public_type(hint: Any, nested: Mapping[type[Any], type[BaseModel]], *, where: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return GenericAlias(list, (_public_type(args[0], nested, where=where),))
+    if origin in (list, dict):
+        return GenericAlias(origin, tuple(_public_type(arg, nested, where=where) for arg in args))
+    if origin in (Union, UnionType):
+        return reduce(operator.or_, (_public_type(arg, nested, where=where) for arg in args))
+    if origin is tuple or (isinstance(hint, type) and dataclasses.is_dataclass(hint) and hint not in nested):
+        raise TypeError(f"{where}: no public type for {hint!r} (pass the public model of a dataclass in nested)")
+    return nested.get(hint, hint) if isinstance(hint, type) else hint
+
+
+def _public_field(item: dataclasses.Field[Any], annotation: Any) -> Any:
+    description = item.metadata.get("description")
+    default, factory = item.default, item.default_factory
+    if default is dataclasses.MISSING and factory is dataclasses.MISSING:
+        return Field(description=description)
+    if default is None or isinstance(default, str | int | float | bool):
+        return Field(default, description=description)
+    # A tuple, a dataclass or a factory's value: its public form (a list, a model) is built for each response.
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    raw: Callable[[], Any] = (lambda: default) if factory is dataclasses.MISSING else factory
+    return Field(default_factory=lambda: adapter.validate_python(raw(), from_attributes=True), description=description)
 
 
 class SentencePublic(BaseModel):
