@@ -1,4 +1,8 @@
-"""HTTP request and response models (pydantic at the boundary only)."""
+"""HTTP request and response models (pydantic at the boundary only).
+
+Requests are written here by hand: they are the boundary's own validation. The answer's response models derive
+from the engine's dataclasses (``public_model``), so that a field added to ``Answer`` is added to the API.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,21 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 from pydantic_core import PydanticCustomError
 
-from answer import MAX_ANSWER_ID_CHARS, MAX_CHUNK_ID_CHARS, MAX_CITED_CHUNKS, VERSION_PATTERN
+from answer import (
+    MAX_ANSWER_ID_CHARS,
+    MAX_CHUNK_ID_CHARS,
+    MAX_CITED_CHUNKS,
+    VERSION_PATTERN,
+    Answer,
+    AnswerSentence,
+    ArticleRef,
+    Citation,
+    Safety,
+    SourceSafety,
+)
 from feedback import MAX_COMMENT_CHARS
 from index import VISIBLE_TEXT_PATTERN
+from triage import RedFlag
 
 MAX_K = 20
 
@@ -164,60 +180,28 @@ def _public_field(item: dataclasses.Field[Any], annotation: Any) -> Any:
     return Field(default_factory=lambda: adapter.validate_python(raw(), from_attributes=True), description=description)
 
 
-class SentencePublic(BaseModel):
-    text: str = Field(description="A sentence quoted from an article.")
-    citations: list[int] = Field(description="Ids of the citations that support it.")
-    list_item: bool = Field(False, description="An item of the list the answer's first sentence introduces.")
+SentencePublic = public_model(AnswerSentence, "SentencePublic")
+CitationPublic = public_model(Citation, "CitationPublic")
+RedFlagPublic = public_model(RedFlag, "RedFlagPublic")
+ArticlePublic = public_model(ArticleRef, "ArticlePublic")
+SourceSafetyPublic = public_model(SourceSafety, "SourceSafetyPublic")
+SafetyPublic = public_model(Safety, "SafetyPublic", nested={SourceSafety: SourceSafetyPublic})
 
-
-class CitationPublic(BaseModel):
-    id: int = Field(description="The number shown as [n] in the answer.")
-    doc_id: str
-    title: str
-    url: str
-    chunk_id: str = Field(description="The retrieved passage the sentence came from.")
-    quote: str = Field(description="The cited text, verbatim.")
-    start: int = Field(description="Offset of the quote in the document text.")
-    end: int = Field(description="Offset one past the end of the quote.")
-    section: str = Field("", description="The article section the quote sits in.")
-    reviewed: str | None = Field(None, description="When the article was last reviewed.")
-
-
-class RedFlagPublic(BaseModel):
-    level: Literal["emergency", "urgent"]
-    rule: str = Field(description="Id of the red-flag rule that matched.")
-    message: str = Field(description="What to do, for the person asking.")
-    source: str = Field("", description="Public source the rule rests on.")
-
-
-class ArticlePublic(BaseModel):
-    doc_id: str
-    title: str
-    url: str
-
-
-class SourceSafetyPublic(BaseModel):
-    doc_id: str
-    title: str
-    text: str = Field(
-        description="The article's own safety advice: its disclaimer's sentences not shown with an earlier source "
-        "and not already said by the general disclaimer (may be empty)."
-    )
-    editor_note: str = Field("", description="A correction the editors attached to this article, shown with it.")
-    editor_note_sources: list[str] = Field(default_factory=list, description="Public sources of the editor's note.")
-
-
-class SafetyPublic(BaseModel):
-    general: str = Field(description="One short general disclaimer, for every answer, abstention and escalation.")
-    sources: list[SourceSafetyPublic] = Field(
-        default_factory=list, description="Each cited article's own safety text, once, in citation order."
-    )
-
-
-class AskResponse(BaseModel):
-    """An answer, an abstention, or either with red flags first."""
-
-    model_config = ConfigDict(
+AskResponse = public_model(
+    Answer,
+    "AskResponse",
+    nested={
+        AnswerSentence: SentencePublic,
+        Citation: CitationPublic,
+        RedFlag: RedFlagPublic,
+        ArticleRef: ArticlePublic,
+        Safety: SafetyPublic,
+    },
+    exclude={"question"},
+    extra={"answer_id": (str, Field(description="Refers to this answer in POST /v1/feedback."))},
+    extra_after="safety",
+    doc="An answer, an abstention, or either with red flags first.",
+    config=ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -263,31 +247,8 @@ class AskResponse(BaseModel):
                 }
             ]
         }
-    )
-
-    answer: str = Field(
-        description="The answer sentences joined, each followed by its [n] markers; or the abstention message."
-    )
-    sentences: list[SentencePublic]
-    citations: list[CitationPublic]
-    abstained: bool = Field(description="True when the articles don't cover the question.")
-    abstain_reason: str | None = Field(
-        None, description="not_covered, instructions or dose (a request for a medicine's dose), when abstained."
-    )
-    red_flags: list[RedFlagPublic] = Field(description="Warning signs found in the question, emergency first.")
-    disclaimer: str = Field(
-        description="The cited articles' own disclaimers and a general one, as one text (kept for compatibility; "
-        "`safety` has the same in parts)."
-    )
-    safety: SafetyPublic = Field(description="The general disclaimer and each cited article's safety text, apart.")
-    answer_id: str = Field(description="Refers to this answer in POST /v1/feedback.")
-    related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
-    confidence: float = Field(
-        description="The calibrated abstention model's estimate (0-1) that the articles cover the question; "
-        "below the threshold the service abstains."
-    )
-    index_version: str
-    timings_ms: dict[str, float]
+    ),
+)
 
 
 class FeedbackRequest(BaseModel):

@@ -1,14 +1,71 @@
-"""``public_model``: a response model derived from a dataclass, so that the two cannot drift."""
+"""The answer's response models derive from the engine's dataclasses (``public_model``): they cannot drift."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
+from answer import Answer
+from service.main import create_app
 from service.schemas import public_model
+from settings import Settings
+
+
+@pytest.fixture(scope="module")
+def components(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # The schema needs no index or model: neither loads before the app starts.
+    app = create_app(Settings(index_dir=tmp_path_factory.mktemp("no-index")))
+    schemas: dict[str, Any] = app.openapi()["components"]["schemas"]
+    return schemas
+
+
+def _dataclasses_in(hint: Any) -> list[type[Any]]:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return [hint]
+    return [found for arg in get_args(hint) for found in _dataclasses_in(arg)]
+
+
+def _component(prop: dict[str, Any]) -> str:
+    """The component a property refers to, directly, as array items, or in an anyOf."""
+    for candidate in (prop, prop.get("items", {}), *prop.get("anyOf", [])):
+        if "$ref" in candidate:
+            return str(candidate["$ref"]).rsplit("/", 1)[-1]
+    raise AssertionError(f"no $ref in {prop}")
+
+
+def _missing(source: type[Any], component: str, components: dict[str, Any], *, skip: set[str]) -> list[str]:
+    """Fields of ``source`` and of the dataclasses it holds that the schema lacks or describes otherwise."""
+    schema, hints, missing = components[component], get_type_hints(source), []
+    for item in dataclasses.fields(source):
+        where = f"{source.__name__}.{item.name} ({component})"
+        prop = schema["properties"].get(item.name)
+        if item.name in skip:
+            continue
+        if prop is None:
+            missing.append(f"{where}: not in the schema")
+            continue
+        if prop.get("description") != item.metadata.get("description"):
+            missing.append(f"{where}: description {prop.get('description')!r}")
+        if item.name not in schema.get("required", []):
+            missing.append(f"{where}: not required, yet every response carries it")
+        for inner in _dataclasses_in(hints[item.name]):
+            missing += _missing(inner, _component(prop), components, skip=set())
+    return missing
+
+
+def test_every_field_of_an_answer_is_in_the_openapi_schema(components: dict[str, Any]) -> None:
+    """Answer and every dataclass it holds (Citation, RedFlag, Safety, ...) reach the response schema whole."""
+    assert _missing(Answer, "AskResponse", components, skip={"question"}) == []
+
+
+def test_the_response_adds_answer_id_and_leaves_out_the_question(components: dict[str, Any]) -> None:
+    properties = components["AskResponse"]["properties"]
+    assert "question" not in properties
+    assert properties["answer_id"]["description"] == "Refers to this answer in POST /v1/feedback."
+
 
 # ------------------------------------------------------------------------ a tiny engine type of our own
 
