@@ -1,16 +1,37 @@
-"""HTTP request and response models (pydantic at the boundary only)."""
+"""HTTP request and response models (pydantic at the boundary only).
+
+Requests are written here by hand: they are the boundary's own validation. The answer's response models derive
+from the engine's dataclasses (``public_model``), so that a field added to ``Answer`` is added to the API.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from functools import reduce
+from types import GenericAlias, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 from pydantic_core import PydanticCustomError
 
-from answer import MAX_ANSWER_ID_CHARS, MAX_CHUNK_ID_CHARS, MAX_CITED_CHUNKS, VERSION_PATTERN
+from answer import (
+    MAX_ANSWER_ID_CHARS,
+    MAX_CHUNK_ID_CHARS,
+    MAX_CITED_CHUNKS,
+    VERSION_PATTERN,
+    Answer,
+    AnswerSentence,
+    ArticleRef,
+    Citation,
+    Safety,
+    SourceSafety,
+)
 from feedback import MAX_COMMENT_CHARS
 from index import VISIBLE_TEXT_PATTERN
+from triage import RedFlag
 
 MAX_K = 20
 
@@ -65,60 +86,122 @@ class SearchRequest(BaseModel):
     mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="Retriever: fused, dense or BM25.")
 
 
-class SentencePublic(BaseModel):
-    text: str = Field(description="A sentence quoted from an article.")
-    citations: list[int] = Field(description="Ids of the citations that support it.")
-    list_item: bool = Field(False, description="An item of the list the answer's first sentence introduces.")
+# ------------------------------------------------------------- responses derived from the engine's types
 
 
-class CitationPublic(BaseModel):
-    id: int = Field(description="The number shown as [n] in the answer.")
-    doc_id: str
-    title: str
-    url: str
-    chunk_id: str = Field(description="The retrieved passage the sentence came from.")
-    quote: str = Field(description="The cited text, verbatim.")
-    start: int = Field(description="Offset of the quote in the document text.")
-    end: int = Field(description="Offset one past the end of the quote.")
-    section: str = Field("", description="The article section the quote sits in.")
-    reviewed: str | None = Field(None, description="When the article was last reviewed.")
+def public_model(
+    source: type[Any],
+    name: str,
+    *,
+    nested: Mapping[type[Any], type[BaseModel]] | None = None,
+    exclude: Collection[str] = (),
+    extra: Mapping[str, tuple[Any, Any]] | None = None,
+    extra_after: str | None = None,
+    doc: str | None = None,
+    config: ConfigDict | None = None,
+) -> type[BaseModel]:
+    """A response model with the fields of a dataclass, so that the API schema cannot drift from the engine's types.
 
+    Each field keeps its name, order, type, default and the ``description`` in its metadata. ``tuple[X, ...]``
+    becomes ``list[X]`` (JSON has arrays), a dataclass becomes its public model from ``nested``, and a default
+    that is not a plain value (a tuple, a dataclass, a ``default_factory``) becomes a factory of its public form.
+    The schema lists every field as required: a response always carries all of them.
 
-class RedFlagPublic(BaseModel):
-    level: Literal["emergency", "urgent"]
-    rule: str = Field(description="Id of the red-flag rule that matched.")
-    message: str = Field(description="What to do, for the person asking.")
-    source: str = Field("", description="Public source the rule rests on.")
+    ### Usage example
+        >>> CitationPublic = public_model(Citation, "CitationPublic")
 
+    Args:
+        source: The dataclass the response mirrors.
+        name: The model's name, as the OpenAPI schema shows it.
+        nested: The public model of each dataclass that ``source``'s fields hold.
+        exclude: Fields of ``source`` the response leaves out.
+        extra: Fields the response adds, as ``{name: (type, Field(...))}``.
+        extra_after: The field of ``source`` that the ``extra`` fields follow (default: they come last).
+        doc: The model's description in the schema.
+        config: More model configuration, e.g. ``json_schema_extra`` with examples.
 
-class ArticlePublic(BaseModel):
-    doc_id: str
-    title: str
-    url: str
-
-
-class SourceSafetyPublic(BaseModel):
-    doc_id: str
-    title: str
-    text: str = Field(
-        description="The article's own safety advice: its disclaimer's sentences not shown with an earlier source "
-        "and not already said by the general disclaimer (may be empty)."
+    Raises:
+        TypeError: ``source`` is not a dataclass, or a field's type holds a dataclass missing from ``nested``.
+        ValueError: ``extra_after`` or ``exclude`` names no field of ``source``, or ``extra`` repeats one.
+    """
+    if not (isinstance(source, type) and dataclasses.is_dataclass(source)):
+        raise TypeError(f"public_model needs a dataclass type, got {source!r}")
+    extra = extra or {}
+    names = [item.name for item in dataclasses.fields(source)]
+    for given in (*exclude, *([extra_after] if extra_after else [])):
+        if given not in names:
+            raise ValueError(f"{name}: {source.__name__} has no field {given!r}")
+    if clash := sorted(set(extra) & set(names)):
+        raise ValueError(f"{name}: extra fields {clash} are fields of {source.__name__} already")
+    hints = get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(source):
+        if item.name not in exclude:
+            where = f"{source.__name__}.{item.name}"
+            annotation = _public_type(hints[item.name], nested or {}, where=where)
+            fields[item.name] = (annotation, _public_field(item, annotation))
+        if item.name == extra_after:
+            fields.update(extra)
+    if extra_after is None:
+        fields.update(extra)
+    model: type[BaseModel] = create_model(
+        name,
+        __config__=ConfigDict(json_schema_serialization_defaults_required=True, **(config or {})),
+        __doc__=doc,
+        __module__=__name__,
+        **fields,
     )
-    editor_note: str = Field("", description="A correction the editors attached to this article, shown with it.")
-    editor_note_sources: list[str] = Field(default_factory=list, description="Public sources of the editor's note.")
+    return model
 
 
-class SafetyPublic(BaseModel):
-    general: str = Field(description="One short general disclaimer, for every answer, abstention and escalation.")
-    sources: list[SourceSafetyPublic] = Field(
-        default_factory=list, description="Each cited article's own safety text, once, in citation order."
-    )
+def _public_type(hint: Any, nested: Mapping[type[Any], type[BaseModel]], *, where: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return GenericAlias(list, (_public_type(args[0], nested, where=where),))
+    if origin in (list, dict):
+        return GenericAlias(origin, tuple(_public_type(arg, nested, where=where) for arg in args))
+    if origin in (Union, UnionType):
+        return reduce(operator.or_, (_public_type(arg, nested, where=where) for arg in args))
+    if origin is tuple or (isinstance(hint, type) and dataclasses.is_dataclass(hint) and hint not in nested):
+        raise TypeError(f"{where}: no public type for {hint!r} (pass the public model of a dataclass in nested)")
+    return nested.get(hint, hint) if isinstance(hint, type) else hint
 
 
-class AskResponse(BaseModel):
-    """An answer, an abstention, or either with red flags first."""
+def _public_field(item: dataclasses.Field[Any], annotation: Any) -> Any:
+    description = item.metadata.get("description")
+    default, factory = item.default, item.default_factory
+    if default is dataclasses.MISSING and factory is dataclasses.MISSING:
+        return Field(description=description)
+    if default is None or isinstance(default, str | int | float | bool):
+        return Field(default, description=description)
+    # A tuple, a dataclass or a factory's value: its public form (a list, a model) is built for each response.
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    raw: Callable[[], Any] = (lambda: default) if factory is dataclasses.MISSING else factory
+    return Field(default_factory=lambda: adapter.validate_python(raw(), from_attributes=True), description=description)
 
-    model_config = ConfigDict(
+
+SentencePublic = public_model(AnswerSentence, "SentencePublic")
+CitationPublic = public_model(Citation, "CitationPublic")
+RedFlagPublic = public_model(RedFlag, "RedFlagPublic")
+ArticlePublic = public_model(ArticleRef, "ArticlePublic")
+SourceSafetyPublic = public_model(SourceSafety, "SourceSafetyPublic")
+SafetyPublic = public_model(Safety, "SafetyPublic", nested={SourceSafety: SourceSafetyPublic})
+
+AskResponse = public_model(
+    Answer,
+    "AskResponse",
+    nested={
+        AnswerSentence: SentencePublic,
+        Citation: CitationPublic,
+        RedFlag: RedFlagPublic,
+        ArticleRef: ArticlePublic,
+        Safety: SafetyPublic,
+    },
+    exclude={"question"},
+    extra={"answer_id": (str, Field(description="Refers to this answer in POST /v1/feedback."))},
+    extra_after="safety",
+    doc="An answer, an abstention, or either with red flags first.",
+    config=ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -164,31 +247,8 @@ class AskResponse(BaseModel):
                 }
             ]
         }
-    )
-
-    answer: str = Field(
-        description="The answer sentences joined, each followed by its [n] markers; or the abstention message."
-    )
-    sentences: list[SentencePublic]
-    citations: list[CitationPublic]
-    abstained: bool = Field(description="True when the articles don't cover the question.")
-    abstain_reason: str | None = Field(
-        None, description="not_covered, instructions or dose (a request for a medicine's dose), when abstained."
-    )
-    red_flags: list[RedFlagPublic] = Field(description="Warning signs found in the question, emergency first.")
-    disclaimer: str = Field(
-        description="The cited articles' own disclaimers and a general one, as one text (kept for compatibility; "
-        "`safety` has the same in parts)."
-    )
-    safety: SafetyPublic = Field(description="The general disclaimer and each cited article's safety text, apart.")
-    answer_id: str = Field(description="Refers to this answer in POST /v1/feedback.")
-    related: list[ArticlePublic] = Field(default_factory=list, description="Articles related to the cited ones.")
-    confidence: float = Field(
-        description="The calibrated abstention model's estimate (0-1) that the articles cover the question; "
-        "below the threshold the service abstains."
-    )
-    index_version: str
-    timings_ms: dict[str, float]
+    ),
+)
 
 
 class FeedbackRequest(BaseModel):

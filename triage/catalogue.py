@@ -30,12 +30,15 @@ class RedFlagCatalogueError(ValueError):
 
 @dataclass(frozen=True)
 class RedFlag:
-    """One red flag raised by a question: what to tell the user, and where that advice comes from."""
+    """One red flag raised by a question: what to tell the user, and where that advice comes from.
+
+    The API's ``RedFlagPublic`` derives from this type; a field's ``description`` metadata documents it there.
+    """
 
     level: Level
-    rule: str
-    message: str
-    source: str
+    rule: str = field(metadata={"description": "Id of the red-flag rule that matched."})
+    message: str = field(metadata={"description": "What to do, for the person asking."})
+    source: str = field(metadata={"description": "Public source the rule rests on."})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from answer import Answer, answer_id_for, answer_question, answer_to_dict
 from service.deps import AnswerSettingsDep, IndexDep, MetricsDep, ModelsDep, SettingsDep
@@ -25,7 +26,7 @@ async def ask(
     answer_settings: AnswerSettingsDep,
     models: ModelsDep,
     metrics: MetricsDep,
-) -> AskResponse:
+) -> BaseModel:  # an AskResponse, a model built at import (public_model)
     """Answer a question with sentences quoted from the articles, each cited; abstain when they don't cover it.
 
     Red flags in the question come first in `red_flags`, whatever the answer.
