@@ -1,0 +1,35 @@
+"""The docs state what the code does: every setting is in the configuration table, and the abstention
+threshold they quote is the one shipped in models/abstention.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from settings import MODELS_DIR, Settings
+from ui.config import UISettings
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+def _documented_variables() -> set[str]:
+    table = [line for line in OPERATIONS.read_text(encoding="utf-8").splitlines() if line.startswith("| `HEALTHQA_")]
+    return {name for line in table for name in re.findall(r"`(HEALTHQA_[A-Z0-9_]+)`", line.split(" | ")[0])}
+
+
+def test_the_configuration_table_lists_every_setting_and_no_other() -> None:
+    variables = {f"HEALTHQA_{name.upper()}" for name in Settings.model_fields}
+    variables |= {f"HEALTHQA_UI_{name.upper()}" for name in UISettings.model_fields}
+    assert _documented_variables() == variables
+
+
+def test_the_docs_quote_the_shipped_abstention_threshold() -> None:
+    shipped = json.loads((MODELS_DIR / "abstention.json").read_text(encoding="utf-8"))["threshold"]
+    quoted = {
+        float(number)
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for number in re.findall(r"threshold[^.|]*?\b(0\.\d{4})\b", path.read_text(encoding="utf-8"), re.IGNORECASE)
+    }
+    assert quoted and quoted == {round(shipped, 4)}
