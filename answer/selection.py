@@ -1,4 +1,8 @@
-"""The select stage: the lead sentence, then the list it introduces or the sentences that support it."""
+"""The select stage: the lead sentence, then the list it introduces or the sentences that support it.
+
+Paragraphs, list items and headings come from the sentences' block marks (``SentenceRecord.block`` and the
+rest, recorded when ingest parsed the Markdown); this stage never reads Markdown itself.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,6 @@ _YES_NO_START = re.compile(
     r"\s*(?:is|are|am|was|were|do|does|did|can|could|should|shall|would|will|has|have|had|may|might|must)\b",
     re.IGNORECASE,
 )
-# The text between a line's start and a sentence that opens a list item (as ingest/chunking.py reads lists).
-_LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_HEADING_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,11 @@ def select_sentences(
     # An article whose own word on the question is a corrected sentence loses its claim to the lead.
     lead = _lead(pool, hits, settings, passed_over={c.sentence.doc_id for c in corrected})
     if asks_for_content(question):
-        intro = _list_intro(lead, pool, documents) or lead
-        items = _list_items(intro, preferred, documents, settings)
+        intro = _list_intro(lead, pool) or lead
+        items = _list_items(intro, preferred, settings)
         if items:
             return [Chosen(intro), *(Chosen(item, list_item=True) for item in items)]
-    support = _support(lead, pool, index, settings, follower=_next_in_paragraph(lead, pool, documents))
+    support = _support(lead, pool, index, settings, follower=_next_in_paragraph(lead, pool))
     # The lead first; then the rest of its article in article order; then other articles by relevance.
     doc_rank: dict[str, float] = {lead.sentence.doc_id: float("inf")}
     for candidate in support:
@@ -152,19 +152,12 @@ def _support(
     return [pool[i] for i in chosen[1:]]
 
 
-def _next_in_paragraph(
-    lead: Candidate, pool: list[Candidate], documents: dict[str, Document | None]
-) -> Candidate | None:
-    """The retrieved sentence right after the lead in the same paragraph of its article, or None."""
-    document = documents.get(lead.sentence.doc_id)
-    if document is None:
-        return None
+def _next_in_paragraph(lead: Candidate, pool: list[Candidate]) -> Candidate | None:
+    """The retrieved sentence right after the lead in the same paragraph (or list item), or None."""
     for candidate in pool:
         same = candidate.sentence.doc_id == lead.sentence.doc_id
         if same and candidate.sentence.ordinal == lead.sentence.ordinal + 1:
-            gap = document.text[lead.sentence.end : candidate.sentence.start]
-            new_block = _BLANK_LINE.search(gap) or _HEADING_LINE.search(gap)
-            return None if new_block or _starts_list_item(document.text, candidate.sentence.start) else candidate
+            return candidate if candidate.sentence.block == lead.sentence.block else None
     return None
 
 
@@ -173,44 +166,36 @@ def asks_for_content(question: str) -> bool:
     return _LIST_QUESTION.search(question) is not None or _YES_NO_START.match(question) is None
 
 
-def _list_intro(lead: Candidate, pool: list[Candidate], documents: dict[str, Document | None]) -> Candidate | None:
-    """When the lead is a list item, the readable sentence that introduces its list (the best-scored of the
-    paragraph right above the list), so the list is quoted whole under it; None otherwise."""
-    document = documents.get(lead.sentence.doc_id)
-    if document is None or not _in_list_item(document.text, lead.sentence.start):
+def _list_intro(lead: Candidate, pool: list[Candidate]) -> Candidate | None:
+    """When the lead is in a list item, the readable sentence that introduces its list (the best-scored of
+    the paragraph right above the list), so the list is quoted whole under it; None otherwise."""
+    if not lead.sentence.in_list_item:
         return None
     by_ordinal = {c.sentence.ordinal: c for c in pool if c.sentence.doc_id == lead.sentence.doc_id}
-    text, first = document.text, lead
+    first = lead
     # Back to the list's first item (a sentence inside an item counts as in it).
-    while (before := by_ordinal.get(first.sentence.ordinal - 1)) is not None and _in_list_item(
-        text, before.sentence.start
-    ):
+    while (before := by_ordinal.get(first.sentence.ordinal - 1)) is not None and before.sentence.in_list_item:
         first = before
     intro: list[Candidate] = []
     after = first
     for _ in range(2):  # the paragraph right above the list, at most its last two sentences (as _list_items reads)
         before = by_ordinal.get(after.sentence.ordinal - 1)
-        gap = text[before.sentence.end : after.sentence.start] if before else ""
-        if before is None or _HEADING_LINE.search(gap) or (intro and _BLANK_LINE.search(gap)):
+        if before is None or after.sentence.follows_heading:
             break
+        if intro and before.sentence.block != after.sentence.block:
+            break  # the paragraph above the list begins at ``after``
         intro.append(before)
         after = before
     return max(intro, key=lambda c: c.score, default=None)
 
 
-def _list_items(
-    lead: Candidate, candidates: list[Candidate], documents: dict[str, Document | None], settings: AnswerSettings
-) -> list[Candidate]:
+def _list_items(lead: Candidate, candidates: list[Candidate], settings: AnswerSettings) -> list[Candidate]:
     """The list right under the lead's paragraph (its items, in article order), or [] when there is none.
 
     Only retrieved sentences are used, so every item keeps the passage it was found in; a list that runs
     past the retrieved passages is cut there.
     """
-    document = documents.get(lead.sentence.doc_id)
-    if document is None or settings.max_list_items < 2:
-        return []
-    text = document.text
-    if _in_list_item(text, lead.sentence.start):
+    if settings.max_list_items < 2 or lead.sentence.in_list_item:
         return []  # a list item does not introduce a list; its siblings compete as sentences
     by_ordinal = {c.sentence.ordinal: c for c in candidates if c.sentence.doc_id == lead.sentence.doc_id}
     previous, items = lead, []
@@ -218,27 +203,16 @@ def _list_items(
         candidate = by_ordinal.get(ordinal)
         if candidate is None:
             break
-        gap = text[previous.sentence.end : candidate.sentence.start]
-        starts_item = _starts_list_item(text, candidate.sentence.start)
-        if _HEADING_LINE.search(gap):
+        sentence = candidate.sentence
+        if sentence.follows_heading:
             break  # a list under the next heading belongs to that heading, not to the lead
-        if starts_item:
+        if sentence.starts_list_item:
             items.append(candidate)
             if len(items) == settings.max_list_items:
                 break
-        elif "\n" in gap and (items or _BLANK_LINE.search(gap)):
+        elif sentence.block != previous.sentence.block:
             break  # the list ended, or the lead's paragraph ended without one
         elif len(items) == 0 and ordinal - lead.sentence.ordinal > 2:
             break  # the lead is too far from any list to introduce it
         previous = candidate
     return items if len(items) >= 2 else []
-
-
-def _starts_list_item(text: str, start: int) -> bool:
-    line_start = text.rfind("\n", 0, start) + 1
-    return _LIST_MARKER.fullmatch(text[line_start:start]) is not None
-
-
-def _in_list_item(text: str, start: int) -> bool:
-    line_start = text.rfind("\n", 0, start) + 1
-    return _LIST_MARKER.match(text[line_start:start]) is not None

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from index import store
 from index.dense import all_vectors, build_dense, load_dense, resolve_dense_type, save_dense
 from index.embedding import CharSpan, Embedder, SpanEmbedder, Vectors
-from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptError, IndexWriteError
+from index.errors import EmbeddingMismatchError, EmptyIndexError, IndexCorruptError, IndexFormatError, IndexWriteError
 from index.sparse import SPARSE_SETTINGS, SparseIndex
 from index.store import DENSE_NAME, META_NAME, SENTENCES_NAME, SPARSE_DIR, check_model
 from index.types import Chunk, Document, PreparedDocument, Span
@@ -212,6 +212,10 @@ def _open_previous(
         store.verify_files(path, manifest)
     except FileNotFoundError:
         return None
+    except IndexFormatError as exc:
+        # An older format lacks what this one stores (e.g. sentence block marks): reuse nothing of it.
+        logger.warning("%s; chunking and embedding every document afresh", exc)
+        return None
     except IndexCorruptError as exc:
         logger.warning("published index is damaged, rebuilding from scratch: %s", exc)
         return None
@@ -278,7 +282,7 @@ def _reuse(path: Path, doc_ids: list[str], by_id: Mapping[str, Document]) -> dic
     with _connect(path / META_NAME, readonly=True) as db:
         for row in db.execute("SELECT * FROM sentences ORDER BY row"):
             if row["doc_id"] in wanted:
-                sentences[row["doc_id"]].append((row["row"], Span(row["start"], row["end"], row["text"])))
+                sentences[row["doc_id"]].append((row["row"], _stored_span(row)))
         for row in db.execute("SELECT * FROM chunks ORDER BY row"):
             if row["doc_id"] not in wanted:
                 continue
@@ -595,7 +599,8 @@ def _write_sqlite(path: Path, prepared: list[PreparedDocument]) -> None:
                 section TEXT, start INTEGER, "end" INTEGER, text TEXT, embed_text TEXT,
                 first_sentence INTEGER, last_sentence INTEGER, n_tokens INTEGER);
             CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT, ordinal INTEGER, start INTEGER,
-                "end" INTEGER, text TEXT, section TEXT);
+                "end" INTEGER, text TEXT, section TEXT, block INTEGER, in_list_item INTEGER,
+                starts_list_item INTEGER, follows_heading INTEGER);
             CREATE INDEX chunks_doc ON chunks (doc_id);
             CREATE INDEX sentences_doc ON sentences (doc_id);
             """
@@ -621,9 +626,21 @@ def _write_sqlite(path: Path, prepared: list[PreparedDocument]) -> None:
                 ),
             )
             db.executemany(
-                "INSERT INTO sentences VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (sentence_row + i, doc.doc_id, i, s.start, s.end, s.text, section_of[i])
+                    (
+                        sentence_row + i,
+                        doc.doc_id,
+                        i,
+                        s.start,
+                        s.end,
+                        s.text,
+                        section_of[i],
+                        s.block,
+                        s.in_list_item,
+                        s.starts_list_item,
+                        s.follows_heading,
+                    )
                     for i, s in enumerate(item.sentences)
                 ],
             )
@@ -650,6 +667,19 @@ def _write_sqlite(path: Path, prepared: list[PreparedDocument]) -> None:
             chunk_row += len(item.chunks)
             sentence_row += len(item.sentences)
         db.commit()
+
+
+def _stored_span(row: sqlite3.Row) -> Span:
+    """A sentence as the sentences table holds it, block marks included: reused, it keeps them."""
+    return Span(
+        row["start"],
+        row["end"],
+        row["text"],
+        block=row["block"],
+        in_list_item=bool(row["in_list_item"]),
+        starts_list_item=bool(row["starts_list_item"]),
+        follows_heading=bool(row["follows_heading"]),
+    )
 
 
 def _sentence_sections(item: PreparedDocument) -> list[str]:

@@ -14,6 +14,10 @@ class IndexCorruptError(ValueError):
     """A file of an index version is missing, truncated or altered."""
 
 
+class IndexFormatError(IndexCorruptError):
+    """The index version was written in an on-disk format this program does not read; re-run ingest."""
+
+
 class EmbeddingMismatchError(ValueError):
     """The index was built with a different embedding model than the one configured."""
 

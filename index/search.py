@@ -158,7 +158,19 @@ class SearchIndex:
         return [
             (
                 r["chunk_row"],
-                SentenceRecord(r["row"], r["doc_id"], r["ordinal"], r["start"], r["end"], r["text"], r["section"]),
+                SentenceRecord(
+                    r["row"],
+                    r["doc_id"],
+                    r["ordinal"],
+                    r["start"],
+                    r["end"],
+                    r["text"],
+                    r["section"],
+                    block=r["block"],
+                    in_list_item=bool(r["in_list_item"]),
+                    starts_list_item=bool(r["starts_list_item"]),
+                    follows_heading=bool(r["follows_heading"]),
+                ),
             )
             for r in found
         ]

@@ -51,6 +51,7 @@ from index.embedding import Embedder
 from index.errors import (
     EmbeddingMismatchError,
     IndexCorruptError,
+    IndexFormatError,
     IndexLockedError,
     IndexNotBuiltError,
     IndexWriteError,
@@ -59,7 +60,10 @@ from settings import KEEP_VERSIONS, SentenceVectors
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# What meta.sqlite and the vector files hold. A version of another format is refused on load (re-run
+# ingest), and the next ingest makes every document afresh from it, reusing nothing.
+# 2: each sentence carries its block marks (block, in_list_item, starts_list_item, follows_heading).
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 CURRENT_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
@@ -207,7 +211,7 @@ def read_manifest(path: Path) -> Manifest:
     except (ValueError, TypeError, KeyError) as exc:
         raise IndexCorruptError(f"{manifest_file} is not a valid manifest: {exc}") from exc
     if manifest.format_version != FORMAT_VERSION:
-        raise IndexCorruptError(
+        raise IndexFormatError(
             f"{manifest_file} has format {manifest.format_version}, this program reads {FORMAT_VERSION}; re-run ingest"
         )
     return manifest

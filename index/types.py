@@ -50,11 +50,30 @@ class Document:
 
 @dataclass(frozen=True)
 class Span:
-    """A sentence: ``text == document.text[start:end]``."""
+    """A sentence, and the block marks that place it in its document's structure.
+
+    Ingest reads the Markdown once and records here what later stages need of it, so nothing after
+    ingest parses ``document.text`` again.
+
+    Attributes:
+        start: Offset of the first character in the document text.
+        end: Offset one past the last character; ``text == document.text[start:end]``.
+        text: The sentence.
+        block: Which paragraph or list item of the document the sentence is in (0-based, in document
+            order; headings are not blocks). Two sentences share a paragraph exactly when they share a block.
+        in_list_item: The block is a list item (bulleted or numbered), wherever in it the sentence is.
+        starts_list_item: The sentence is the first of its list item.
+        follows_heading: A heading (Markdown, or a short title line) lies between this sentence and the
+            one before it (for the first sentence: between it and the start of the document).
+    """
 
     start: int
     end: int
     text: str
+    block: int
+    in_list_item: bool
+    starts_list_item: bool
+    follows_heading: bool
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class SentenceRecord:
-    """A stored sentence with its row in the sentence-vector matrix."""
+    """A stored sentence with its row in the sentence-vector matrix.
+
+    ``ordinal`` is its position among its document's sentences; ``section`` the heading it sits under
+    ("" before any heading); ``block``, ``in_list_item``, ``starts_list_item`` and ``follows_heading``
+    are its block marks, as on ``Span``.
+    """
 
     row: int
     doc_id: str
@@ -134,3 +158,7 @@ class SentenceRecord:
     end: int
     text: str
     section: str
+    block: int
+    in_list_item: bool
+    starts_list_item: bool
+    follows_heading: bool

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import blingfire
 
@@ -31,22 +31,40 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP]: counted once per chunk, not per sentence
 
 @dataclass(frozen=True)
 class _Block:
+    """A paragraph or a list item (with any lines that continue it), and what lies above it."""
+
     start: int
     end: int
     section: str
+    list_item: bool
+    after_heading: bool  # a heading lies between this block and the one before it
 
 
 def split_sentences(document: Document) -> list[tuple[Span, str]]:
-    """Sentences of a document with the section heading each falls under.
+    """Sentences of a document, with their block marks, and the section heading each falls under.
 
     Returns:
         ``(span, section)`` pairs in document order; ``span.text`` equals
-        ``document.text[span.start:span.end]``.
+        ``document.text[span.start:span.end]``, and ``span.block`` counts the document's
+        paragraphs and list items from 0.
     """
     spans: list[tuple[Span, str]] = []
-    for block in _blocks(document.text, title=document.title):
-        for start, end in _sentence_offsets(document.text, block.start, block.end):
-            spans.append((Span(start, end, document.text[start:end]), block.section))
+    heading_above = False  # a heading since the last sentence (a block can hold no sentence)
+    for ordinal, block in enumerate(_blocks(document.text, title=document.title)):
+        heading_above = heading_above or block.after_heading
+        offsets = _sentence_offsets(document.text, block.start, block.end)
+        for i, (start, end) in enumerate(offsets):
+            span = Span(
+                start,
+                end,
+                document.text[start:end],
+                block=ordinal,
+                in_list_item=block.list_item,
+                starts_list_item=block.list_item and i == 0,
+                follows_heading=heading_above,
+            )
+            spans.append((span, block.section))
+            heading_above = False
     return spans
 
 
@@ -57,17 +75,23 @@ def _blocks(text: str, *, title: str) -> list[_Block]:
     open_start: int | None = None
     open_end = 0
     open_lines = 0
+    open_item = False
+    heading_above = False
     title_key = title.strip().casefold()
 
     def close() -> None:
-        nonlocal open_start, section
+        nonlocal open_start, section, heading_above
         if open_start is None:
             return
         content = text[open_start:open_end]
         if open_lines == 1 and _looks_like_heading(content, title_key):
             section = "" if content.strip().casefold() == title_key else content.strip()
+            # A short list item read as a title line sets the section, but it is no heading over the
+            # items that follow it: they are still its list's items.
+            heading_above = heading_above or not open_item
         else:
-            blocks.append(_Block(open_start, open_end, section))
+            blocks.append(_Block(open_start, open_end, section, list_item=open_item, after_heading=heading_above))
+            heading_above = False
         open_start = None
 
     offset = 0
@@ -83,15 +107,17 @@ def _blocks(text: str, *, title: str) -> list[_Block]:
             close()
             heading_text = heading.group("text").strip()
             section = "" if heading_text.casefold() == title_key else heading_text
+            heading_above = True
             continue
         marker = _LIST_MARKER.match(line)
         if marker:
             close()
             open_start, open_end, open_lines = line_start + marker.end(), content_end, 1
+            open_item = True
             continue
         if open_start is None:
             open_start = line_start + (len(line) - len(line.lstrip()))
-            open_end, open_lines = content_end, 1
+            open_end, open_lines, open_item = content_end, 1, False
         else:
             open_end, open_lines = content_end, open_lines + 1
     close()
@@ -199,10 +225,10 @@ def _word_windows(text: str, span: Span, budget: int, count_tokens: TokenCounter
     piece_start, used = 0, 0
     for i, tokens in enumerate(word_tokens):
         if i > piece_start and used + tokens > budget - _SPECIAL_TOKENS:
-            pieces.append(_span(text, words[piece_start][0], words[i - 1][1]))
+            pieces.append(_piece(text, span, words[piece_start][0], words[i - 1][1]))
             piece_start, used = i, 0
         used += tokens
-    pieces.append(_span(text, words[piece_start][0], words[-1][1]))
+    pieces.append(_piece(text, span, words[piece_start][0], words[-1][1]))
     # A single "word" longer than the budget (a URL, a gene sequence) is cut by tokens.
     return [p for piece in pieces for p in _split_overlong_word(text, piece, budget, count_tokens)]
 
@@ -211,13 +237,21 @@ def _split_overlong_word(text: str, piece: Span, budget: int, count_tokens: Toke
     if count_tokens([piece.text])[0] <= budget:
         return [piece]
     middle = (piece.start + piece.end) // 2
-    return _split_overlong_word(text, _span(text, piece.start, middle), budget, count_tokens) + _split_overlong_word(
-        text, _span(text, middle, piece.end), budget, count_tokens
+    halves = (_piece(text, piece, piece.start, middle), _piece(text, piece, middle, piece.end))
+    return [part for half in halves for part in _split_overlong_word(text, half, budget, count_tokens)]
+
+
+def _piece(text: str, sentence: Span, start: int, end: int) -> Span:
+    """Part of a sentence: in the sentence's block, and only the first part starts an item or follows a heading."""
+    first = start == sentence.start
+    return replace(
+        sentence,
+        start=start,
+        end=end,
+        text=text[start:end],
+        starts_list_item=sentence.starts_list_item and first,
+        follows_heading=sentence.follows_heading and first,
     )
-
-
-def _span(text: str, start: int, end: int) -> Span:
-    return Span(start, end, text[start:end])
 
 
 def _last_fitting(

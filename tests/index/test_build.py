@@ -14,6 +14,7 @@ from index import (
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
+    IndexFormatError,
     IndexLockedError,
     IndexNotBuiltError,
     SearchIndex,
@@ -21,6 +22,7 @@ from index import (
     list_versions,
 )
 from index.store import write_lock
+from ingest import split_sentences
 from tests.conftest import FakeEmbedder
 from tests.index.generations import build
 
@@ -297,3 +299,74 @@ def test_a_manifest_of_the_earlier_format_reads_under_the_one_name(
     from index.store import Manifest
 
     assert Manifest.from_json(json.dumps(data | old)).sentence_vectors == read_as
+
+
+STRUCTURED = Document(
+    "stretches",
+    "Stretches",
+    "# Stretches\n\nGentle stretches ease a stiff back. Try these:\n\n- A knee roll loosens the lower back.\n"
+    "- A pelvic tilt works the stomach.\n  It is gentle.\n\n## Afterwards\n\n1. Rest for a day.\n2. Walk again.\n",
+    "/st",
+)
+
+
+def _stored_marks(index: SearchIndex) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored sentence's place and block marks, by document, in document order."""
+    records = {r.row: r for _, r in index.sentences_in_chunks(list(range(index.manifest.counts["chunks"])))}
+    marks: dict[str, list[tuple[object, ...]]] = {}
+    for record in sorted(records.values(), key=lambda r: r.row):
+        marks.setdefault(record.doc_id, []).append(
+            (
+                record.ordinal,
+                record.text,
+                record.block,
+                record.in_list_item,
+                record.starts_list_item,
+                record.follows_heading,
+            )
+        )
+    return marks
+
+
+def _ingested_marks(document: Document) -> list[tuple[object, ...]]:
+    spans = [s for s, _ in split_sentences(document)]
+    return [(i, s.text, s.block, s.in_list_item, s.starts_list_item, s.follows_heading) for i, s in enumerate(spans)]
+
+
+def test_block_marks_survive_build_and_load(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build([*DOCS, STRUCTURED], tmp_path, fake_embedder)
+    stored = _stored_marks(SearchIndex.load(tmp_path, embedder=fake_embedder))
+    assert stored["stretches"] == _ingested_marks(STRUCTURED)
+    assert any(m[4] for m in stored["stretches"]) and any(m[5] for m in stored["stretches"])  # the test tests
+
+
+def test_an_incremental_build_keeps_the_marks_of_the_documents_it_reuses(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    """A reused document's sentences are read back from the previous version: with their marks, not defaults."""
+    build([*DOCS, STRUCTURED], tmp_path, fake_embedder)
+    before = _stored_marks(SearchIndex.load(tmp_path, embedder=fake_embedder))
+    report = build(
+        [replace(DOCS[0], text="Knees can ache after running. Ice helps."), *DOCS[1:], STRUCTURED],
+        tmp_path,
+        fake_embedder,
+    )
+    assert report.changed == ["knees"] and report.published
+    after = _stored_marks(SearchIndex.load(tmp_path, embedder=fake_embedder))
+    assert after["stretches"] == before["stretches"] == _ingested_marks(STRUCTURED)
+
+
+def test_an_index_of_the_older_format_is_refused_and_the_next_build_makes_it_afresh(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    """A format-1 index holds no block marks: it is not served, and nothing of it is reused."""
+    build([*DOCS, STRUCTURED], tmp_path, fake_embedder)
+    (manifest_file,) = tmp_path.glob("versions/v*/manifest.json")
+    manifest_file.write_text(json.dumps(json.loads(manifest_file.read_text()) | {"format_version": 1}))
+    with pytest.raises(IndexFormatError, match="has format 1, this program reads 2; re-run ingest"):
+        SearchIndex.load(tmp_path, embedder=fake_embedder)
+    fake_embedder.embedded.clear()
+    report = build([*DOCS, STRUCTURED], tmp_path, fake_embedder)
+    assert report.published and report.chunks_embedded == report.chunks
+    stored = _stored_marks(SearchIndex.load(tmp_path, embedder=fake_embedder))
+    assert stored["stretches"] == _ingested_marks(STRUCTURED)

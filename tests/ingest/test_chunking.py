@@ -84,6 +84,83 @@ def test_a_sentence_longer_than_the_budget_is_cut_not_truncated(count_tokens) ->
     assert joined.split() == document.text.split()
 
 
+def _marks(text: str, *, title: str = "t") -> list[tuple[str, int, bool, bool, bool]]:
+    """Each sentence with its block marks: (text, block, in_list_item, starts_list_item, follows_heading)."""
+    return [
+        (s.text, s.block, s.in_list_item, s.starts_list_item, s.follows_heading)
+        for s, _ in split_sentences(Document("d", title, text))
+    ]
+
+
+def test_sentences_of_one_paragraph_share_a_block_and_a_blank_line_starts_the_next() -> None:
+    text = "Rest helps. Heat eases\nstiffness on the next line.\n\nA new paragraph starts here."
+    assert _marks(text) == [
+        ("Rest helps.", 0, False, False, False),
+        ("Heat eases\nstiffness on the next line.", 0, False, False, False),
+        ("A new paragraph starts here.", 1, False, False, False),
+    ]
+
+
+def test_bulleted_items_are_blocks_and_a_sentence_inside_an_item_continues_it() -> None:
+    text = "Try these:\n\n- Walk every day. Keep it gentle.\n* Bend your knees.\n+ Lie flat\n  on a firm mattress.\n"
+    assert _marks(text) == [
+        ("Try these:", 0, False, False, False),
+        ("Walk every day.", 1, True, True, False),
+        ("Keep it gentle.", 1, True, False, False),
+        ("Bend your knees.", 2, True, True, False),
+        ("Lie flat\n  on a firm mattress.", 3, True, True, False),
+    ]
+
+
+def test_numbered_items_are_blocks_and_an_item_continues_on_its_next_lines() -> None:
+    text = "Do this in order.\n1. Warm up first.\n2) Stretch slowly.\nHold each stretch.\n\nThen rest."
+    assert _marks(text) == [
+        ("Do this in order.", 0, False, False, False),
+        ("Warm up first.", 1, True, True, False),
+        ("Stretch slowly.", 2, True, True, False),
+        ("Hold each stretch.", 2, True, False, False),  # a lazy continuation line: still the item
+        ("Then rest.", 3, False, False, False),
+    ]
+
+
+def test_a_heading_between_sentences_is_marked_on_the_sentence_after_it() -> None:
+    text = (
+        "Text before any heading. More of it.\n\n# Sciatica\n\nUnder the title.\n\n## Self-care\n\n"
+        "- Keep moving.\n\nCommon causes\n\nA disc can press on the nerve."
+    )
+    spans = split_sentences(Document("d", "Sciatica", text))
+    assert [(s.text, s.follows_heading, section) for s, section in spans] == [
+        ("Text before any heading.", False, ""),
+        ("More of it.", False, ""),
+        ("Under the title.", True, ""),  # the title's own heading is a heading too
+        ("Keep moving.", True, "Self-care"),
+        ("A disc can press on the nerve.", True, "Common causes"),  # a short title line is a heading
+    ]
+
+
+def test_a_short_item_read_as_a_title_line_is_no_heading_over_its_list() -> None:
+    """Ingest reads a short unpunctuated item ("- Fever") as a title line; the items after it stay in its list."""
+    text = "Watch for these signs:\n\n- Fever\n- A cough that lasts for weeks.\n- Chills\n- Pain when you breathe in."
+    assert _marks(text) == [
+        ("Watch for these signs:", 0, False, False, False),
+        ("A cough that lasts for weeks.", 1, True, True, False),
+        ("Pain when you breathe in.", 2, True, True, False),
+    ]
+
+
+def test_pieces_of_an_over_long_item_stay_in_it_and_only_the_first_starts_it(count_tokens) -> None:
+    long_sentence = " ".join(f"word{i}" for i in range(200)) + "."
+    document = Document("d", "t", f"## Steps\n\n- {long_sentence}\n- Rest.")
+    prepared = chunk_document(document, count_tokens=count_tokens, settings=ChunkerSettings(chunk_tokens=64))
+    *pieces, rest = prepared.sentences
+    assert len(pieces) > 1 and rest.text == "Rest."
+    assert {(p.block, p.in_list_item) for p in pieces} == {(0, True)}
+    assert [(p.starts_list_item, p.follows_heading) for p in pieces] == [(True, True)] + [(False, False)] * (
+        len(pieces) - 1
+    )
+    assert (rest.block, rest.starts_list_item, rest.follows_heading) == (1, True, False)
+
+
 def test_budget_must_be_sane() -> None:
     with pytest.raises(ValueError, match="chunk_tokens must be >= 16, got 4"):
         ChunkerSettings(chunk_tokens=4)
