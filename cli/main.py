@@ -38,8 +38,8 @@ from ingest import IngestInputError, NoDocumentsError, ingest
 from settings import ChunkerSettings, DenseType, Settings, get_settings
 
 if TYPE_CHECKING:  # the evaluation and benchmark libraries (extras) load only for the commands that run them
-    from eval.run import Suite
     from eval.bench import ScaleOptions
+    from eval.run import Suite
 
 app = typer.Typer(
     name="healthqa",
@@ -449,9 +449,7 @@ def eval_command(
     from eval.gate import THRESHOLDS_FILE, check_gate, load_thresholds
     from eval.questions import QUESTIONS_FILE, load_questions
     from eval.report import write_report
-    from eval.run import run_eval
-
-    from eval.run import Suite
+    from eval.run import Suite, run_eval
 
     by_name: dict[str, Suite] = {name: name for name in get_args(Suite)}
     chosen: list[Suite] = [by_name[s.value] for s in suite] if suite else ["corpus", "medquad-quick"]
