@@ -24,6 +24,7 @@ from answer import LearnedModels
 from cli.feedback import feedback_app
 from index import (
     SEARCH_MODES,
+    Embedder,
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
@@ -253,12 +254,18 @@ def _load_index(settings: Settings) -> SearchIndex:
         _fail(str(exc))
 
 
-def _load_models(settings: Settings) -> LearnedModels:
+def _load_models(settings: Settings, embedder: Embedder) -> LearnedModels:
+    """The learned models, as the service loads them (building the backstop's example bank on a cache miss)."""
     from answer import ArtifactError, load_models
     from triage import RedFlagCatalogueError
 
     try:
-        return load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue)
+        return load_models(
+            settings.models_dir,
+            embedder=embedder,
+            cache_dir=settings.model_cache_dir,
+            catalogue_path=settings.redflag_catalogue,
+        )
     except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
         _fail(f"the learned models cannot be loaded: {exc}")
 
@@ -345,7 +352,7 @@ def ask_command(
     except QuestionError as exc:
         _fail(str(exc))
     search_index = _load_index(settings)
-    models = _load_models(settings)
+    models = _load_models(settings, search_index.embedder)
     answer = answer_question(
         text,
         search_index,
@@ -383,7 +390,7 @@ def calibrate_command(
 
     settings = _settings(index, model)
     search_index = _load_index(settings)
-    models = _load_models(settings)
+    models = _load_models(settings, search_index.embedder)
     result = calibrate(search_index, settings.answer_settings(), models)
     chosen = result.model
     configured = models.abstention.threshold if settings.abstain_threshold is None else settings.abstain_threshold
