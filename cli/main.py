@@ -151,7 +151,9 @@ def ingest_command(
     articles no longer in SOURCES are removed. The new version is published
     atomically: if anything fails, the previous version keeps serving.
     Articles holding scripts, raw HTML or instructions addressed to an AI are
-    ingested as plain text and listed at the end with the reasons.
+    ingested as plain text and listed at the end with the reasons. It also
+    builds the red-flag backstop's example bank into HEALTHQA_MODEL_CACHE_DIR
+    (var/models), so the service starts without that cost.
 
     Example: healthqa ingest corpus/articles --index var/index
     """
@@ -200,6 +202,31 @@ def ingest_command(
         from cli.render import print_flagged
 
         print_flagged(err, result.flagged)
+    _prepare_models(settings, embedder)
+
+
+def _prepare_models(settings: Settings, embedder: Embedder) -> None:
+    """Build the red-flag backstop's example bank into the model cache, so the service starts without that cost.
+
+    A backstop that does not fit this model or these examples does not fail the ingest (the index is good);
+    the service will not be ready, and this says why now.
+    """
+    from answer import ArtifactError, load_models
+    from triage import RedFlagCatalogueError
+
+    try:
+        load_models(
+            settings.models_dir,
+            embedder=embedder,
+            cache_dir=settings.model_cache_dir,
+            catalogue_path=settings.redflag_catalogue,
+        )
+    except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
+        err.print(
+            f"[yellow]warning:[/] the service will not be ready: the learned models cannot be loaded: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("search")
