@@ -3,7 +3,8 @@
 They live in ``models/`` (``HEALTHQA_MODELS_DIR``): ``abstention.json`` (``healthqa calibrate --write``) and
 ``redflag_backstop.json`` (``python -m eval.redflag_backstop --write``). ``SHA256SUMS`` beside them holds each
 file's hash, written by the same commands: a file that was edited by hand, cut short or swapped for another
-fails the check, and the service does not report ready without both.
+fails the check, and the service does not report ready without both. What is derived from texts in git (the
+backstop's example bank) is not committed: loading builds it, or reads it from the model cache.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from answer.abstention import AbstentionModel, load_abstention_model
+from index import Embedder
 from triage import Triage, load_triage
 
 ABSTENTION_FILE = "abstention.json"
@@ -32,17 +34,30 @@ class LearnedModels:
     abstention: AbstentionModel
 
 
-def load_models(models_dir: Path, *, catalogue_path: Path | None = None) -> LearnedModels:
-    """Load and hash-check the learned files, and the red-flag catalogue.
+def load_models(
+    models_dir: Path, *, embedder: Embedder, cache_dir: Path | None, catalogue_path: Path | None = None
+) -> LearnedModels:
+    """Load and hash-check the learned files and the red-flag catalogue, and build the backstop's example bank.
+
+    Args:
+        models_dir: The folder of the learned files and their ``SHA256SUMS``.
+        embedder: The model questions are embedded with: the backstop must have been trained on its vectors,
+            and it builds the bank when the cache has none.
+        cache_dir: Where built banks are kept (``HEALTHQA_MODEL_CACHE_DIR``); None: build, keep nothing.
+        catalogue_path: The red-flag catalogue (None: the shipped one).
 
     Raises:
         ArtifactError: a file is missing or fails its hash check.
         RedFlagCatalogueError: the catalogue is malformed.
+        BackstopMismatchError: the backstop was trained with another embedding model or on other examples.
         ValueError: a file is not one this code can use.
+        ModelNotFoundError: the embedding model cannot run to build the bank.
     """
     for name in (ABSTENTION_FILE, BACKSTOP_FILE):
         verify_artifact(models_dir / name)
-    triage = load_triage(catalogue_path=catalogue_path, backstop_path=models_dir / BACKSTOP_FILE)
+    triage = load_triage(
+        catalogue_path=catalogue_path, backstop_path=models_dir / BACKSTOP_FILE, embedder=embedder, cache_dir=cache_dir
+    )
     return LearnedModels(triage=triage, abstention=load_abstention_model(models_dir / ABSTENTION_FILE))
 
 

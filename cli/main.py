@@ -24,6 +24,7 @@ from answer import LearnedModels
 from cli.feedback import feedback_app
 from index import (
     SEARCH_MODES,
+    Embedder,
     EmbeddingMismatchError,
     EmptyIndexError,
     IndexCorruptError,
@@ -152,7 +153,9 @@ def ingest_command(
     articles no longer in SOURCES are removed. The new version is published
     atomically: if anything fails, the previous version keeps serving.
     Articles holding scripts, raw HTML or instructions addressed to an AI are
-    ingested as plain text and listed at the end with the reasons.
+    ingested as plain text and listed at the end with the reasons. It also
+    builds the red-flag backstop's example bank into HEALTHQA_MODEL_CACHE_DIR
+    (var/models), so the service starts without that cost.
 
     Example: healthqa ingest corpus/articles --index var/index
     """
@@ -201,6 +204,31 @@ def ingest_command(
         from cli.render import print_flagged
 
         print_flagged(err, result.flagged)
+    _prepare_models(settings, embedder)
+
+
+def _prepare_models(settings: Settings, embedder: Embedder) -> None:
+    """Build the red-flag backstop's example bank into the model cache, so the service starts without that cost.
+
+    A backstop that does not fit this model or these examples does not fail the ingest (the index is good);
+    the service will not be ready, and this says why now.
+    """
+    from answer import ArtifactError, load_models
+    from triage import RedFlagCatalogueError
+
+    try:
+        load_models(
+            settings.models_dir,
+            embedder=embedder,
+            cache_dir=settings.model_cache_dir,
+            catalogue_path=settings.redflag_catalogue,
+        )
+    except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
+        err.print(
+            f"[yellow]warning:[/] the service will not be ready: the learned models cannot be loaded: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("search")
@@ -255,12 +283,18 @@ def _load_index(settings: Settings) -> SearchIndex:
         _fail(str(exc))
 
 
-def _load_models(settings: Settings) -> LearnedModels:
+def _load_models(settings: Settings, embedder: Embedder) -> LearnedModels:
+    """The learned models, as the service loads them (building the backstop's example bank on a cache miss)."""
     from answer import ArtifactError, load_models
     from triage import RedFlagCatalogueError
 
     try:
-        return load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue)
+        return load_models(
+            settings.models_dir,
+            embedder=embedder,
+            cache_dir=settings.model_cache_dir,
+            catalogue_path=settings.redflag_catalogue,
+        )
     except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
         _fail(f"the learned models cannot be loaded: {exc}")
 
@@ -347,7 +381,7 @@ def ask_command(
     except QuestionError as exc:
         _fail(str(exc))
     search_index = _load_index(settings)
-    models = _load_models(settings)
+    models = _load_models(settings, search_index.embedder)
     answer = answer_question(
         text,
         search_index,
@@ -385,7 +419,7 @@ def calibrate_command(
 
     settings = _settings(index, model)
     search_index = _load_index(settings)
-    models = _load_models(settings)
+    models = _load_models(settings, search_index.embedder)
     result = calibrate(search_index, settings.answer_settings(), models)
     chosen = result.model
     configured = models.abstention.threshold if settings.abstain_threshold is None else settings.abstain_threshold

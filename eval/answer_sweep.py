@@ -170,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     extra = mediqa_index(settings, args.work_dir) if args.mediqa else None
     lines = sweep_answers(
         index,
-        load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue),
+        load_models(
+            settings.models_dir,
+            embedder=index.embedder,
+            cache_dir=settings.model_cache_dir,
+            catalogue_path=settings.redflag_catalogue,
+        ),
         settings.answer_settings(),
         mediqa_index=extra,
         weights=args.weight or tuple(ANSWER_GRID),

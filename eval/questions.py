@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "questions.jsonl"
+from settings import QUESTIONS_FILE as QUESTIONS_FILE  # one place for the path; re-exported for the evaluations
+
 Kind = Literal["answerable", "out_of_scope", "red_flag", "benign"]
 Split = Literal["tune", "heldout"]
 # The batches of questions.jsonl (eval/data/README.md), by id: each was written before the detector saw it.

@@ -1,11 +1,12 @@
 """Choose and train the red-flag backstop (``triage/backstop.py``) on the tuning questions only.
 
 ``python -m eval.redflag_backstop`` prints the table the settings were chosen from; ``--write`` also fits the
-chosen models on all the training examples and stores them in ``models/redflag_backstop.json``.
+chosen models on all the training examples and stores their parameters in ``models/redflag_backstop.json``
+(with the digest of the examples; the example vectors are built from the texts wherever the backstop loads).
 
-Training examples: every tuning question (red flags against benign look-alikes, answerable and out-of-scope
-questions) and the catalogue's test phrases (red flags, at their rule's level) and negative phrases. Held-out
-questions are never read.
+Training examples (``triage.bank_examples``, the list the service builds its bank from): every tuning question
+(red flags against benign look-alikes, answerable and out-of-scope questions) and the catalogue's test phrases
+(red flags, at their rule's level) and negative phrases. Held-out questions are never read.
 
 How the settings are chosen, all deterministic:
 1. Out of batch. The tuning questions come in batches, each written by someone who had not seen the detector
@@ -36,8 +37,18 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from eval.questions import LabelledQuestion, batch_of, load_questions
-from triage import NeighbourMargin, RedFlagBackstop, RedFlagCatalogue, load_catalogue, normalised
+from eval.questions import batch_of
+from triage import (
+    BackstopParameters,
+    BankExample,
+    ExamplesDigest,
+    NeighbourMargin,
+    NeighbourSettings,
+    bank_examples,
+    examples_digest,
+    load_catalogue,
+    normalised,
+)
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
@@ -59,26 +70,18 @@ class Examples:
     emergency: np.ndarray
     kinds: tuple[str, ...]  # the question kind, or "phrase"
     batch: np.ndarray  # index into BATCHES, -1 for catalogue phrases
+    digest: ExamplesDigest  # of the examples these are (the parameter file names it)
 
 
-def training_examples(questions: Sequence[LabelledQuestion], catalogue: RedFlagCatalogue, embed: Embed) -> Examples:
-    """Tuning questions and catalogue phrases, embedded."""
-    tune = [q for q in questions if q.split == "tune"]
-    # (text, red, emergency, kind, batch) per example
-    rows: list[tuple[str, int, int, str, int]] = [
-        (q.question, int(q.kind == "red_flag"), int(q.red_flag_level == "emergency"), q.kind, _batch_of(q.id))
-        for q in tune
-    ]
-    for rule in catalogue.rules:
-        rows += [(phrase, 1, int(rule.level == "emergency"), "phrase", -1) for phrase in rule.test_phrases]
-        rows += [(phrase, 0, 0, "phrase", -1) for phrase in rule.negative_phrases]
-    texts, red, emergency, kinds, batch = zip(*rows, strict=True)
+def training_examples(examples: Sequence[BankExample], embed: Embed) -> Examples:
+    """The backstop's examples (``triage.bank_examples``: tuning questions, then catalogue phrases), embedded."""
     return Examples(
-        vectors=np.asarray(embed(texts), dtype=np.float64),
-        red=np.asarray(red),
-        emergency=np.asarray(emergency),
-        kinds=tuple(kinds),
-        batch=np.asarray(batch),
+        vectors=np.asarray(embed([e.text for e in examples]), dtype=np.float64),
+        red=np.asarray([int(e.red) for e in examples]),
+        emergency=np.asarray([int(e.emergency) for e in examples]),
+        kinds=tuple(e.kind for e in examples),
+        batch=np.asarray([-1 if e.question_id is None else _batch_of(e.question_id) for e in examples]),
+        digest=examples_digest(examples),
     )
 
 
@@ -272,22 +275,22 @@ def _choose_emergency_threshold(
     return emergency_threshold
 
 
-def fit_backstop(examples: Examples, choice: Choice, model: str) -> RedFlagBackstop:
-    """Both models fitted on every example with the chosen settings."""
+def fit_backstop(examples: Examples, choice: Choice, model: str) -> BackstopParameters:
+    """Both models fitted on every example with the chosen settings, and the margin's settings (its bank, these
+    examples' vectors, is built from their texts wherever the backstop loads: ``triage.build_bank``)."""
     red_model = _fit(examples.vectors, examples.red, choice.c)
     is_red = examples.red == 1
     emergency_model = _fit(examples.vectors[is_red], examples.emergency[is_red], choice.c)
-    return RedFlagBackstop(
+    return BackstopParameters(
         model=model,
+        examples=examples.digest,
         red_weights=tuple(float(w) for w in red_model.coef_[0]),
         red_bias=float(red_model.intercept_[0]),
         threshold=choice.threshold,
         emergency_weights=tuple(float(w) for w in emergency_model.coef_[0]),
         emergency_bias=float(emergency_model.intercept_[0]),
         emergency_threshold=choice.emergency_threshold,
-        neighbours=NeighbourMargin(
-            normalised(examples.vectors), examples.red == 1, k=choice.k, threshold=choice.margin_threshold
-        ),
+        neighbours=NeighbourSettings(k=choice.k, threshold=choice.margin_threshold),
     )
 
 
@@ -303,7 +306,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     settings = Settings()
     embedder = open_embedder(settings.embedder_settings())
-    examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
+    # The catalogue the service loads (HEALTHQA_REDFLAG_CATALOGUE): its phrases are in the bank it builds.
+    listed = bank_examples(load_catalogue(settings.redflag_catalogue))
+    examples = training_examples(listed, embedder.embed_queries)
     choice = choose(examples)
     sys.stdout.write("\n".join(choice.table) + "\n")
     if args.write:

@@ -45,7 +45,12 @@ def run_eval(
     """
     chunker = settings.chunker_settings()
     search = settings.search_settings()
-    models = load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue)
+    models = load_models(
+        settings.models_dir,
+        embedder=embedder,
+        cache_dir=settings.model_cache_dir,
+        catalogue_path=settings.redflag_catalogue,
+    )
     threshold = settings.abstain_threshold
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -142,7 +142,12 @@ def with_backstop(rules: Detector, texts: Sequence[str]) -> Detector:
     settings = Settings()
     embedder = open_embedder(settings.embedder_settings())
     vectors = dict(zip(texts, embedder.embed_queries(list(texts)), strict=True))
-    triage = load_models(settings.models_dir, catalogue_path=settings.redflag_catalogue).triage
+    triage = load_models(
+        settings.models_dir,
+        embedder=embedder,
+        cache_dir=settings.model_cache_dir,
+        catalogue_path=settings.redflag_catalogue,
+    ).triage
 
     def detect(question: str) -> Sequence[str]:
         levels = rules(question)

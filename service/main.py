@@ -43,9 +43,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One FAISS thread per search: requests run side by side, and thread teams would fight over the cores.
         set_search_threads(1)
-        model = embedder or open_embedder(settings.embedder_settings())
-        if settings.query_batching:
-            model = BatchingEmbedder(model)
+        base = embedder or open_embedder(settings.embedder_settings())
+        model: Embedder = BatchingEmbedder(base) if settings.query_batching else base
         holder = IndexHolder(
             settings.index_dir,
             embedder=model,
@@ -54,9 +53,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.state.holder = holder
         try:
             # Loaded here, not at import: a missing, damaged or mismatched safety layer leaves the service
-            # not ready (/readyz says why), and /v1/ask answers 503 rather than answer without it.
+            # not ready (/readyz says why), and /v1/ask answers 503 rather than answer without it. The
+            # backstop's example bank is built now (or read from the model cache), before the service is ready.
             app.state.models = await run_in_threadpool(
-                load_models, settings.models_dir, catalogue_path=settings.redflag_catalogue
+                load_models,
+                settings.models_dir,
+                embedder=base,
+                cache_dir=settings.model_cache_dir,
+                catalogue_path=settings.redflag_catalogue,
             )
         except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
             app.state.models, app.state.models_problem = None, f"the learned models cannot be loaded: {exc}"

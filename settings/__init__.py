@@ -37,6 +37,7 @@ __all__ = [
     "EMBED_BACKENDS",
     "KEEP_VERSIONS",
     "MODELS_DIR",
+    "QUESTIONS_FILE",
     "AnswerSettings",
     "BuildSettings",
     "ChunkerSettings",
@@ -51,6 +52,9 @@ __all__ = [
 
 # The project's learned parameter files (hash-checked; see models/README.md).
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+# The labelled questions (eval/data/README.md). The evaluations read them all; the service reads the tuning
+# split too, to build the red-flag backstop's example bank from them (triage/bank.py).
+QUESTIONS_FILE = Path(__file__).resolve().parents[1] / "eval" / "data" / "questions.jsonl"
 
 
 class Settings(BaseSettings):

@@ -3,12 +3,32 @@
 Other packages use only the names listed here.
 
 ### Usage example
-    >>> triage = load_triage(catalogue_path=DEFAULT_CATALOGUE_PATH, backstop_path=Path("models/redflag_backstop.json"))
+    >>> triage = load_triage(
+    ...     catalogue_path=None, backstop_path=Path("models/redflag_backstop.json"), embedder=embedder,
+    ...     cache_dir=Path("var/models"),
+    ... )
     >>> [flag.rule for flag in triage.rules("cant feel my bum when i wipe")]
     ['cauda-equina-saddle-numbness']
 """
 
-from triage.backstop import NeighbourMargin, RedFlagBackstop, load_backstop, normalised
+from triage.backstop import (
+    BackstopMismatchError,
+    BackstopParameters,
+    NeighbourMargin,
+    NeighbourSettings,
+    RedFlagBackstop,
+    load_backstop,
+)
+from triage.bank import (
+    BankExample,
+    ExampleBank,
+    ExamplesDigest,
+    bank_examples,
+    bank_vectors,
+    build_bank,
+    examples_digest,
+    normalised,
+)
 from triage.catalogue import (
     DEFAULT_CATALOGUE_PATH,
     LEVELS,
@@ -27,15 +47,25 @@ from triage.triage import Triage, load_triage
 __all__ = [
     "DEFAULT_CATALOGUE_PATH",
     "LEVELS",
+    "BackstopMismatchError",
+    "BackstopParameters",
+    "BankExample",
+    "ExampleBank",
+    "ExamplesDigest",
     "Level",
     "NeighbourMargin",
+    "NeighbourSettings",
     "RedFlag",
     "RedFlagBackstop",
     "RedFlagCatalogue",
     "RedFlagCatalogueError",
     "RedFlagRule",
     "Triage",
+    "bank_examples",
+    "bank_vectors",
+    "build_bank",
     "detect_red_flags",
+    "examples_digest",
     "find_scopes",
     "load_backstop",
     "load_catalogue",

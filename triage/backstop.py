@@ -16,25 +16,35 @@ linear direction against local neighbourhoods) and each, at its own threshold, r
 batch; the backstop fires when either does.
 
 The backstop speaks only through the catalogue: a flag it raises is the catalogue's ``similar`` entry for
-that level (message and public source). It never removes a rule's flag, and it is tied to the embedding
-model it was trained on (``model`` is that model's fingerprint): with another model it stays silent.
+that level (message and public source). It never removes a rule's flag.
+
+``models/redflag_backstop.json`` holds only parameters (``BackstopParameters``): the two models, the margin's
+``k`` and threshold, the fingerprint of the embedding model they read, and the digest of the examples they
+were trained on. The examples' vectors are built from the texts in git (``triage/bank.py``). With another
+embedding model, or other examples than the digest names, the backstop refuses to load
+(``BackstopMismatchError``) and the service is not ready: it never answers without it.
 ``python -m eval.redflag_backstop`` re-runs the sweep that chose its settings on the tuning questions and,
-with ``--write``, stores the fitted models in ``models/redflag_backstop.json``.
+with ``--write``, stores the fitted parameters in ``models/redflag_backstop.json``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from triage.bank import ExampleBank, ExamplesDigest
 from triage.catalogue import Level, RedFlag, RedFlagCatalogue
+
+RETRAIN = "retrain it with 'python -m eval.redflag_backstop --write'"
+
+
+class BackstopMismatchError(ValueError):
+    """The backstop's parameters were trained with another embedding model or on other examples: retrain it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,31 +87,6 @@ class NeighbourMargin:
         similarities = self.vectors @ (vector / norm if norm else vector)
         return _mean_of_top(similarities[self.red], self.k) - _mean_of_top(similarities[~self.red], self.k)
 
-    def to_dict(self) -> dict[str, object]:
-        """Vectors stored as float16 (their cosines move by about 1e-3; the margin averages ``k`` of them)."""
-        return {
-            "k": self.k,
-            "threshold": self.threshold,
-            "shape": list(self.vectors.shape),
-            "red": base64.b64encode(np.packbits(self.red).tobytes()).decode("ascii"),
-            "vectors_float16": base64.b64encode(self.vectors.astype("<f2").tobytes()).decode("ascii"),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NeighbourMargin:
-        rows, dim = (int(n) for n in data["shape"])
-        red = np.unpackbits(np.frombuffer(base64.b64decode(str(data["red"])), dtype=np.uint8))[:rows].astype(bool)
-        raw = np.frombuffer(base64.b64decode(str(data["vectors_float16"])), dtype="<f2")
-        vectors = normalised(raw.reshape(rows, dim))
-        return cls(vectors=vectors, red=red, k=int(data["k"]), threshold=float(data["threshold"]))
-
-
-def normalised(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, as float32 (a zero row stays zero)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.asarray(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0), dtype=np.float32)
-
 
 def _mean_of_top(values: np.ndarray, k: int) -> float:
     return float(np.partition(values, len(values) - k)[-k:].mean())
@@ -130,12 +115,9 @@ class RedFlagBackstop:
     neighbours: NeighbourMargin | None = None
 
     def __post_init__(self) -> None:
-        if not self.red_weights or len(self.red_weights) != len(self.emergency_weights):
-            raise ValueError("a backstop needs two weight vectors of the embedding's dimension")
+        _check_models(self.red_weights, self.emergency_weights, self.threshold, self.emergency_threshold)
         if self.neighbours is not None and self.neighbours.dim != len(self.red_weights):
             raise ValueError("the neighbour examples and the weights must have the embedding's dimension")
-        if not (0 < self.threshold < 1 and 0 < self.emergency_threshold < 1):
-            raise ValueError("backstop thresholds must lie strictly between 0 and 1")
 
     @cached_property
     def _weights(self) -> tuple[np.ndarray, np.ndarray]:
@@ -161,48 +143,153 @@ class RedFlagBackstop:
         return self.neighbours is not None and self.neighbours.margin(vector) >= self.neighbours.threshold
 
     def flags(self, vector: np.ndarray, catalogue: RedFlagCatalogue, *, model: str) -> tuple[RedFlag, ...]:
-        """The catalogue's flag for this vector's level, when the vector comes from the model trained on."""
+        """The catalogue's flag for this vector's level.
+
+        Raises:
+            BackstopMismatchError: the vector comes from another model than the one trained on (the backstop
+                never goes quiet: with another model it must be retrained, not skipped).
+        """
         if model != self.model or vector.shape[-1] != len(self.red_weights):
-            return ()
+            raise BackstopMismatchError(_model_mismatch(trained_on=self.model, embedder=model))
         level = self.level(vector)
         flag = catalogue.similar.get(level) if level else None
         return (flag,) if flag else ()
 
-    def to_json(self) -> str:
-        data = {
-            "model": self.model,
-            "threshold": self.threshold,
-            "emergency_threshold": self.emergency_threshold,
-            "red_bias": self.red_bias,
-            "emergency_bias": self.emergency_bias,
-            "red_weights": [round(w, 7) for w in self.red_weights],
-            "emergency_weights": [round(w, 7) for w in self.emergency_weights],
-            "neighbours": self.neighbours.to_dict() if self.neighbours else None,
-        }
-        return json.dumps(data, indent=1) + "\n"
+
+def _check_models(
+    red_weights: tuple[float, ...], emergency_weights: tuple[float, ...], threshold: float, emergency_threshold: float
+) -> None:
+    if not red_weights or len(red_weights) != len(emergency_weights):
+        raise ValueError("a backstop needs two weight vectors of the embedding's dimension")
+    if not (0 < threshold < 1 and 0 < emergency_threshold < 1):
+        raise ValueError("backstop thresholds must lie strictly between 0 and 1")
 
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-def load_backstop(path: Path) -> RedFlagBackstop:
-    """The trained backstop (``python -m eval.redflag_backstop --write`` writes it).
+def _model_mismatch(*, trained_on: str, embedder: str) -> str:
+    """Why a backstop cannot read this model's vectors, and what to do."""
+    return (
+        f"the red-flag backstop was trained on the vectors of embedding model {_short(trained_on)} and this "
+        f"process embeds with {_short(embedder)} (another model, or the onnx-int8 backend); {RETRAIN} under the "
+        "same HEALTHQA_MODEL and HEALTHQA_EMBED_BACKEND (HEALTHQA_MODELS_DIR for a folder of its own)"
+    )
+
+
+def _short(fingerprint: str) -> str:
+    """A fingerprint's first 12 characters, and any variant after the SHA-256 (``+int8``)."""
+    return fingerprint[:12] + fingerprint[64:]
+
+
+@dataclass(frozen=True)
+class NeighbourSettings:
+    """The neighbour margin's settings: ``k`` neighbours on each side, and the margin at which it fires."""
+
+    k: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class BackstopParameters:
+    """What ``models/redflag_backstop.json`` holds: the backstop without its example vectors (a few kilobytes).
+
+    Attributes:
+        model: Fingerprint of the embedding model the weights read (and the bank must be built with).
+        examples: The digest of the examples both models and the bank were trained on (``triage.bank``).
+        neighbours: The margin's settings (None: the ``red`` model alone).
+        The rest: as ``RedFlagBackstop``.
+    """
+
+    model: str
+    examples: ExamplesDigest
+    red_weights: tuple[float, ...]
+    red_bias: float
+    threshold: float
+    emergency_weights: tuple[float, ...]
+    emergency_bias: float
+    emergency_threshold: float
+    neighbours: NeighbourSettings | None = None
+
+    def __post_init__(self) -> None:
+        _check_models(self.red_weights, self.emergency_weights, self.threshold, self.emergency_threshold)
+        if self.examples.count < 1:
+            raise ValueError(f"a backstop is trained on examples, got a count of {self.examples.count}")
+
+    def check_model(self, model: str) -> None:
+        """Raises ``BackstopMismatchError`` unless ``model`` is the fingerprint trained on."""
+        if model != self.model:
+            raise BackstopMismatchError(_model_mismatch(trained_on=self.model, embedder=model))
+
+    def check_examples(self, examples: ExamplesDigest) -> None:
+        """Raises ``BackstopMismatchError`` unless ``examples`` are the ones trained on."""
+        if examples != self.examples:
+            raise BackstopMismatchError(
+                f"the red-flag backstop was trained on {self.examples} and the tuning questions and catalogue "
+                f"phrases now give {examples}: the questions file or the catalogue changed since; {RETRAIN}"
+            )
+
+    def with_bank(self, bank: ExampleBank) -> RedFlagBackstop:
+        """The backstop, its margin reading ``bank``.
+
+        Raises:
+            BackstopMismatchError: the bank was built by another model or from other examples.
+        """
+        self.check_model(bank.model)
+        self.check_examples(bank.examples)
+        margin = (
+            NeighbourMargin(bank.vectors, bank.red, k=self.neighbours.k, threshold=self.neighbours.threshold)
+            if self.neighbours is not None
+            else None
+        )
+        return RedFlagBackstop(
+            model=self.model,
+            red_weights=self.red_weights,
+            red_bias=self.red_bias,
+            threshold=self.threshold,
+            emergency_weights=self.emergency_weights,
+            emergency_bias=self.emergency_bias,
+            emergency_threshold=self.emergency_threshold,
+            neighbours=margin,
+        )
+
+    def to_json(self) -> str:
+        data = {
+            "model": self.model,
+            "examples": {"count": self.examples.count, "sha256": self.examples.sha256},
+            "threshold": self.threshold,
+            "emergency_threshold": self.emergency_threshold,
+            "red_bias": self.red_bias,
+            "emergency_bias": self.emergency_bias,
+            "neighbours": asdict(self.neighbours) if self.neighbours else None,
+            "red_weights": [round(w, 7) for w in self.red_weights],
+            "emergency_weights": [round(w, 7) for w in self.emergency_weights],
+        }
+        return json.dumps(data, indent=1) + "\n"
+
+
+def load_backstop(path: Path) -> BackstopParameters:
+    """The trained backstop's parameters (``python -m eval.redflag_backstop --write`` writes them).
 
     Raises:
-        ValueError: the file is not a backstop this code can use.
+        ValueError: the file is not a backstop this code can use (e.g. one from before the bank was built).
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return RedFlagBackstop(
+        neighbours = data["neighbours"]
+        return BackstopParameters(
             model=str(data["model"]),
+            examples=ExamplesDigest(count=int(data["examples"]["count"]), sha256=str(data["examples"]["sha256"])),
             red_weights=tuple(float(w) for w in data["red_weights"]),
             red_bias=float(data["red_bias"]),
             threshold=float(data["threshold"]),
             emergency_weights=tuple(float(w) for w in data["emergency_weights"]),
             emergency_bias=float(data["emergency_bias"]),
             emergency_threshold=float(data["emergency_threshold"]),
-            neighbours=NeighbourMargin.from_dict(data["neighbours"]) if data.get("neighbours") else None,
+            neighbours=NeighbourSettings(int(neighbours["k"]), float(neighbours["threshold"])) if neighbours else None,
         )
-    except (OSError, KeyError, TypeError, ValueError) as error:
+    except KeyError as error:
+        raise ValueError(f"{path}: not a usable red-flag backstop (no field {error}); {RETRAIN}") from error
+    except (OSError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: not a usable red-flag backstop ({error})") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from typing import get_args
 
 import pytest
 
+from answer import BACKSTOP_FILE, write_artifact
 from cli.main import SuiteChoice
 from eval.run import Suite
 from index import SearchIndex, current_version, list_versions
+from settings import MODELS_DIR
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -86,6 +89,26 @@ def test_ingest_then_search_then_incremental(tmp_path: Path, corpus_copy: Path) 
     changed = healthqa("ingest", str(corpus_copy), "--index", str(index_dir), "-q")
     assert changed.returncode == 0, changed.stderr
     assert "12 documents" in changed.stdout and "0 added, 1 changed, 1 removed" in changed.stdout
+
+
+def test_ingest_builds_the_backstops_bank_and_warns_when_the_service_would_not_be_ready(
+    tmp_path: Path, onnx_cache: Path
+) -> None:
+    """So that 'bash scripts/run.sh' pays for the bank once, at ingest, and hears early why serving would fail."""
+    for old in onnx_cache.glob("redflag-bank-*.npz"):
+        old.unlink()
+    env = {"HEALTHQA_MODEL_CACHE_DIR": str(onnx_cache)}
+    built = healthqa("ingest", str(CORPUS / "sciatica.md"), "--index", str(tmp_path / "index"), "-q", env=env)
+    assert built.returncode == 0, built.stderr
+    assert len(list(onnx_cache.glob("redflag-bank-*.npz"))) == 1 and "warning" not in built.stderr
+    models = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models)
+    backstop = json.loads((models / BACKSTOP_FILE).read_text(encoding="utf-8"))
+    write_artifact(models / BACKSTOP_FILE, json.dumps({**backstop, "model": "0" * 64}))
+    env["HEALTHQA_MODELS_DIR"] = str(models)
+    stale = healthqa("ingest", str(CORPUS / "sciatica.md"), "--index", str(tmp_path / "index"), "-q", env=env)
+    assert stale.returncode == 0 and "is up to date" in stale.stdout  # the index is good
+    assert "warning: the service will not be ready" in stale.stderr and "eval.redflag_backstop --write" in stale.stderr
 
 
 def test_bad_input_exits_1_naming_the_file_and_keeps_the_index(tmp_path: Path, corpus_index: Path) -> None:

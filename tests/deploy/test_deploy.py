@@ -116,10 +116,15 @@ def test_the_deployment_is_probed_sized_and_shares_the_index_with_the_ingest_job
     assert selector.items() <= found["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
 
 
-def test_the_image_runs_offline_as_a_non_root_user_with_the_onnx_export_built_in() -> None:
+def test_the_image_runs_offline_as_a_non_root_user_with_the_onnx_export_and_the_bank_built_in() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     build, runtime = dockerfile.split("\nFROM ${PYTHON_IMAGE}\n")
     assert "embed_queries" in build and "HEALTHQA_MODEL_CACHE_DIR=/opt/healthqa/models" in build
+    # The learned models loaded as the service loads them: the backstop's example bank is built into that folder.
+    assert (
+        "load_models(s.models_dir, embedder=open_embedder(s.embedder_settings()), cache_dir=s.model_cache_dir" in build
+    )
+    assert build.index("COPY eval eval") < build.index("load_models(")  # the tuning questions are in eval/data
     assert "COPY --from=build /opt/healthqa/models /opt/healthqa/models" in runtime
     assert "HF_HUB_OFFLINE=1" in runtime
     (user,) = [line.split()[1] for line in runtime.splitlines() if line.startswith("USER ")]

@@ -13,7 +13,7 @@ from eval.gate import check_gate, load_thresholds
 from eval.questions import LabelledQuestion
 from index import SearchIndex
 from settings import AnswerSettings, Settings
-from tests.learned import shipped
+from tests.learned import shipped, shipped_abstention
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def index(corpus_index: Path, embedder) -> SearchIndex:
 
 @pytest.fixture(scope="module")
 def calibration(index: SearchIndex) -> Calibration:
-    return calibrate(index, AnswerSettings(), shipped())
+    return calibrate(index, AnswerSettings(), shipped(index.embedder))
 
 
 def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Calibration) -> None:
@@ -33,7 +33,7 @@ def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Cal
 
     The calibration is deterministic (fixed folds, lbfgs); the tolerances only absorb float
     differences between machines, far below one step between the observed confidences."""
-    result, committed = calibration, shipped().abstention
+    result, committed = calibration, shipped_abstention()
     assert result.model.features == committed.features
     assert result.model.weights == pytest.approx(committed.weights, rel=1e-3)
     assert result.model.bias == pytest.approx(committed.bias, rel=1e-3)
@@ -45,7 +45,7 @@ def test_committed_abstention_model_matches_a_fresh_calibration(calibration: Cal
 
 def test_answers_on_the_tuning_questions_meet_their_floors(index: SearchIndex) -> None:
     """The answer bounds of the CI gate (``eval/thresholds.toml``, the one place they are set) on the tuning split."""
-    report = evaluate_answers(index, shipped(), AnswerSettings(), split="tune")
+    report = evaluate_answers(index, shipped(index.embedder), AnswerSettings(), split="tune")
     prefix = "corpus.tune.answers."
     bounds = {kind: {k: v for k, v in b.items() if k.startswith(prefix)} for kind, b in load_thresholds().items()}
     assert bounds["min"] and bounds["max"]

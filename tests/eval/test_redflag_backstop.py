@@ -9,7 +9,7 @@ from answer import BACKSTOP_FILE
 from eval.questions import load_questions
 from eval.redflag_backstop import Examples, choose, fit_backstop, training_examples
 from settings import MODELS_DIR
-from triage import load_backstop, load_catalogue
+from triage import ExampleBank, ExamplesDigest, bank_examples, bank_vectors, build_bank, load_backstop, load_catalogue
 
 
 def _toy_examples() -> Examples:
@@ -23,7 +23,8 @@ def _toy_examples() -> Examples:
             kind = "red_flag" if is_red else ("benign" if i < 9 else "answerable")
             rows.append((centre + rng.normal(0, 0.1, 3), int(is_red), int(is_emergency), kind, b))
     vectors, red, emergency, kinds, batch = zip(*rows, strict=True)
-    return Examples(np.array(vectors), np.array(red), np.array(emergency), tuple(kinds), np.array(batch))
+    digest = ExamplesDigest(count=len(rows), sha256="toy")
+    return Examples(np.array(vectors), np.array(red), np.array(emergency), tuple(kinds), np.array(batch), digest)
 
 
 def test_separable_warning_signs_are_all_flagged_out_of_batch_with_no_false_alarm() -> None:
@@ -31,33 +32,36 @@ def test_separable_warning_signs_are_all_flagged_out_of_batch_with_no_false_alar
     assert "| 24/24 | 0/12 | 0/12 |" in "\n".join(choice.table)
     assert choice.k == 10 and "| 10 | 0.000 | 24/24 | 24 |" in choice.table
     assert choice.emergency_threshold in (0.2, 0.3, 0.4, 0.5)
-    backstop = fit_backstop(_toy_examples(), choice, model="toy")
+    examples = _toy_examples()
+    parameters = fit_backstop(examples, choice, model="toy")
+    bank = ExampleBank("toy", examples.digest, bank_vectors(examples.vectors), examples.red == 1)
+    backstop = parameters.with_bank(bank)
     assert backstop.level(np.array([1.0, 1.0, 0.0])) == "emergency"
     assert backstop.level(np.array([1.0, 0.0, 0.0])) == "urgent"
     assert backstop.level(np.array([0.0, 0.0, 1.0])) is None
 
 
 def test_held_out_questions_never_train_it() -> None:
-    questions = load_questions()
-    examples = training_examples(questions, load_catalogue(), lambda texts: np.zeros((len(texts), 2)))
-    tuning = sum(q.split == "tune" for q in questions)
-    assert (examples.batch >= 0).sum() == tuning
+    tuning = {q.id for q in load_questions(split="tune")}
+    listed = bank_examples(load_catalogue())
+    assert {e.question_id for e in listed if e.question_id is not None} == tuning
+    examples = training_examples(listed, lambda texts: np.zeros((len(texts), 2)))
+    assert (examples.batch >= 0).sum() == len(tuning)
 
 
+@pytest.mark.slow
 def test_committed_backstop_matches_a_fresh_training(embedder) -> None:
     """Fails when the questions, the catalogue's phrases or the model changed without re-running
     'python -m eval.redflag_backstop --write' (deterministic: fixed folds, lbfgs)."""
-    examples = training_examples(load_questions(split="tune"), load_catalogue(), embedder.embed_queries)
+    listed = bank_examples(load_catalogue())
+    examples = training_examples(listed, embedder.embed_queries)
     choice = choose(examples)
     fresh, shipped = fit_backstop(examples, choice, embedder.fingerprint), load_backstop(MODELS_DIR / BACKSTOP_FILE)
-    assert (fresh.model, fresh.threshold, fresh.emergency_threshold) == (
-        shipped.model,
-        shipped.threshold,
-        shipped.emergency_threshold,
-    )
+    assert (fresh.model, fresh.examples, fresh.neighbours) == (shipped.model, shipped.examples, shipped.neighbours)
+    assert (fresh.threshold, fresh.emergency_threshold) == (shipped.threshold, shipped.emergency_threshold)
     assert fresh.red_weights == pytest.approx(shipped.red_weights, abs=1e-3)
     assert fresh.emergency_weights == pytest.approx(shipped.emergency_weights, abs=1e-3)
-    assert fresh.neighbours is not None and shipped.neighbours is not None
-    assert (fresh.neighbours.k, fresh.neighbours.threshold) == (shipped.neighbours.k, shipped.neighbours.threshold)
-    assert np.array_equal(fresh.neighbours.red, shipped.neighbours.red)
-    assert np.allclose(fresh.neighbours.vectors, shipped.neighbours.vectors, atol=2e-3)
+    # The bank the service builds is, exactly, the training vectors in the bank's form (float16 round trip).
+    bank = build_bank(listed, embedder, cache_dir=None)
+    assert np.array_equal(bank.vectors, bank_vectors(examples.vectors))
+    assert np.array_equal(bank.red, examples.red == 1)

@@ -51,7 +51,11 @@ def test_these_questions_are_not_held_out_wording() -> None:
 @pytest.mark.parametrize("question", STRETCH_QUESTIONS)
 def test_asked_which_stretches_help_the_answer_is_the_listed_stretches(corpus: SearchIndex, question: str) -> None:
     answer = answer_question(
-        question, corpus, settings=AnswerSettings(), triage=shipped().triage, abstention=shipped().abstention
+        question,
+        corpus,
+        settings=AnswerSettings(),
+        triage=shipped(corpus.embedder).triage,
+        abstention=shipped(corpus.embedder).abstention,
     )
     assert not answer.abstained
     assert answer.sentences[0].text == LEAD and not answer.sentences[0].list_item

@@ -115,8 +115,8 @@ def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex)
         "what exercises help stiff fingers",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     assert answer.sentences[0].text == "Gentle hand exercises can ease stiffness in the fingers."
     items = [s.text for s in answer.sentences if s.list_item]
@@ -134,7 +134,13 @@ def test_what_question_gets_the_list_under_the_lead_sentence(index: SearchIndex)
 def test_the_sentence_after_the_lead_carries_on_its_thought(index: SearchIndex) -> None:
     question = "what are the phases of a rowing stroke called"
     two = replace(ALWAYS_ANSWER, min_sentences=1, max_sentences=2)
-    answer = answer_question(question, index, settings=two, triage=shipped().triage, abstention=shipped().abstention)
+    answer = answer_question(
+        question,
+        index,
+        settings=two,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
+    )
     assert [s.text for s in answer.sentences] == [
         "Coaches split a rowing stroke into four named phases.",
         "They are the catch, the drive, the finish and the recovery.",
@@ -144,8 +150,8 @@ def test_the_sentence_after_the_lead_carries_on_its_thought(index: SearchIndex) 
         question,
         index,
         settings=replace(two, next_sentence_bonus=0.0),
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     assert "They are the catch, the drive, the finish and the recovery." not in [s.text for s in plain.sentences]
 
@@ -156,8 +162,8 @@ def test_a_list_is_not_quoted_for_a_yes_no_question(index: SearchIndex) -> None:
         "do finger exercises ease stiffness",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     assert not answer.abstained and not any(s.list_item for s in answer.sentences)
 
@@ -168,8 +174,8 @@ def test_a_sentence_the_editors_note_corrects_gives_way_to_another_articles(inde
         "do kettlebell swings make your wrists stronger",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     quotes = [c.quote for c in answer.citations]
     assert CORRECTED not in quotes
@@ -183,8 +189,8 @@ def test_a_corrected_sentence_is_used_when_nothing_else_qualifies(index: SearchI
         "where do ferrets like to sleep",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
         k=1,
     )
     assert [c.doc_id for c in answer.citations][:1] == ["ferret-care"]
@@ -198,8 +204,8 @@ def test_timings_are_set_on_a_new_answer_not_by_mutation(index: SearchIndex) -> 
         "what exercises help stiff fingers",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     assert {"red_flags", "embed", "search", "compose", "total"} <= set(answer.timings_ms)
     assert 0.0 < answer.confidence <= 1.0
@@ -252,8 +258,8 @@ def test_a_dose_request_is_declined_by_rule_before_retrieval(index: SearchIndex)
         "how many mg of ibuprofen can i take before kettlebell training",
         index,
         settings=ALWAYS_ANSWER,
-        triage=shipped().triage,
-        abstention=shipped().abstention,
+        triage=shipped(index.embedder).triage,
+        abstention=shipped(index.embedder).abstention,
     )
     assert answer.abstained and answer.abstain_reason == "dose" and answer.answer == NO_DOSES
     assert answer.citations == () and "embed" not in answer.timings_ms

@@ -1,8 +1,7 @@
-"""The learned red-flag backstop: when it fires, at which level, what it says, and when it stays silent."""
+"""The learned red-flag backstop: when it fires, at which level, what it says, and that it never goes quiet."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +11,14 @@ import yaml
 
 from answer import BACKSTOP_FILE, answer_question
 from settings import MODELS_DIR, AnswerSettings
-from tests.learned import shipped
+from tests.learned import shipped_abstention
 from triage import (
+    BackstopMismatchError,
+    BackstopParameters,
+    ExampleBank,
+    ExamplesDigest,
     NeighbourMargin,
+    NeighbourSettings,
     RedFlagBackstop,
     RedFlagCatalogue,
     RedFlagCatalogueError,
@@ -101,28 +105,54 @@ def test_the_neighbour_margin_fires_where_the_linear_model_does_not(tmp_path: Pa
         replace(backstop(margin=margin), red_weights=(1.0,) * 3, emergency_weights=(1.0,) * 3)
 
 
-def test_it_stays_silent_for_another_model_or_without_a_catalogue_message(tmp_path: Path) -> None:
+def test_it_refuses_another_model_and_is_silent_without_a_catalogue_message(tmp_path: Path) -> None:
+    """It used to stay silent with another model (a warning in the log): a safety layer that went quiet."""
     sign = np.array([1.0, 0, 0, 0])
-    assert backstop(model="other").flags(sign, catalogue(tmp_path), model="m1") == ()
-    assert backstop().flags(np.ones(DIM + 1), catalogue(tmp_path), model="m1") == ()
+    with pytest.raises(BackstopMismatchError, match=r"trained on the vectors of embedding model other.*--write"):
+        backstop(model="other").flags(sign, catalogue(tmp_path), model="m1")
+    with pytest.raises(BackstopMismatchError):
+        backstop().flags(np.ones(DIM + 1), catalogue(tmp_path), model="m1")
     assert backstop().flags(sign, catalogue(tmp_path, similar={}), model="m1") == ()
 
 
-def test_it_round_trips_through_its_file(tmp_path: Path) -> None:
+def parameters(*, neighbours: NeighbourSettings | None = NeighbourSettings(k=2, threshold=0.5)) -> BackstopParameters:
+    linear = backstop()
+    return BackstopParameters(
+        model=linear.model,
+        examples=ExamplesDigest(count=6, sha256="ab" * 32),
+        red_weights=linear.red_weights,
+        red_bias=linear.red_bias,
+        threshold=linear.threshold,
+        emergency_weights=linear.emergency_weights,
+        emergency_bias=linear.emergency_bias,
+        emergency_threshold=linear.emergency_threshold,
+        neighbours=neighbours,
+    )
+
+
+@pytest.mark.parametrize("neighbours", [NeighbourSettings(k=2, threshold=0.5), None])
+def test_its_parameters_round_trip_through_their_file(tmp_path: Path, neighbours: NeighbourSettings | None) -> None:
     path = tmp_path / "backstop.json"
-    path.write_text(backstop().to_json(), encoding="utf-8")
-    assert load_backstop(path) == backstop()
-    with_margin = backstop(margin=neighbours())
-    path.write_text(with_margin.to_json(), encoding="utf-8")
-    loaded = load_backstop(path)
-    assert loaded.neighbours is not None and loaded.neighbours.k == 2 and loaded.neighbours.threshold == 0.5
-    assert np.array_equal(loaded.neighbours.red, neighbours().red)
-    assert np.allclose(loaded.neighbours.vectors, neighbours().vectors, atol=1e-3)  # stored as float16
+    path.write_text(parameters(neighbours=neighbours).to_json(), encoding="utf-8")
+    assert load_backstop(path) == parameters(neighbours=neighbours)
+    assert "vectors" not in path.read_text(encoding="utf-8")  # the bank is built from texts, never stored
     path.write_text('{"model": "m1"}', encoding="utf-8")
     with pytest.raises(ValueError, match="not a usable red-flag backstop"):
         load_backstop(path)
     with pytest.raises(ValueError, match="thresholds"):
-        RedFlagBackstop("m", (1.0,), 0.0, 1.5, (1.0,), 0.0, 0.5)
+        replace(parameters(), threshold=1.5)
+
+
+def test_its_parameters_take_only_the_bank_of_their_model_and_examples() -> None:
+    margin = neighbours()
+    bank = ExampleBank(model="m1", examples=parameters().examples, vectors=margin.vectors, red=margin.red)
+    built = parameters().with_bank(bank)
+    assert built == backstop(margin=margin) and built.level(np.array([0, 0, 1.0, 0])) == "urgent"
+    with pytest.raises(BackstopMismatchError, match=r"embedding model m2.*this process embeds with m1"):
+        replace(parameters(), model="m2").with_bank(bank)
+    other_examples = replace(bank, examples=ExamplesDigest(count=6, sha256="cd" * 32))
+    with pytest.raises(BackstopMismatchError, match=r"trained on 6 examples \(sha256 abababababab\).*now give 6"):
+        parameters().with_bank(other_examples)
 
 
 @pytest.mark.parametrize(
@@ -146,12 +176,11 @@ def test_the_shipped_catalogue_and_backstop_go_together() -> None:
     assert (MODELS_DIR / BACKSTOP_FILE).is_file()
     shipped_backstop = load_backstop(MODELS_DIR / BACKSTOP_FILE)
     assert len(shipped_backstop.red_weights) == 384  # all-MiniLM-L6-v2, the default model
-    assert shipped_backstop.neighbours is not None and shipped_backstop.neighbours.dim == 384
+    assert shipped_backstop.neighbours is not None
+    assert (MODELS_DIR / BACKSTOP_FILE).stat().st_size < 20_000  # parameters only: the bank is built, not committed
 
 
-def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
-    fake_embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(fake_embedder, tmp_path: Path) -> None:
     from index import SearchIndex
     from ingest import ingest
     from settings import ChunkerSettings
@@ -177,29 +206,27 @@ def test_an_answer_carries_the_backstop_flag_only_when_no_rule_fired(
         emergency_threshold=0.2,
     )
     flagged = answer_question(
-        question, index, settings=AnswerSettings(), triage=Triage(rules, always), abstention=shipped().abstention
+        question, index, settings=AnswerSettings(), triage=Triage(rules, always), abstention=shipped_abstention()
     )
     assert [flag.rule for flag in flagged.red_flags] == ["possible-emergency-sign"]
     silent = answer_question(
-        question, index, settings=AnswerSettings(), triage=Triage(rules, None), abstention=shipped().abstention
+        question, index, settings=AnswerSettings(), triage=Triage(rules, None), abstention=shipped_abstention()
     )
     assert silent.red_flags == ()
     other_model = replace(always, model="another-model")
-    with caplog.at_level(logging.WARNING, logger="triage.triage"):
-        unheard = answer_question(
+    with pytest.raises(BackstopMismatchError, match="python -m eval.redflag_backstop --write"):
+        answer_question(
             question,
             index,
             settings=AnswerSettings(),
             triage=Triage(rules, other_model),
-            abstention=shipped().abstention,
+            abstention=shipped_abstention(),
         )
-    assert unheard.red_flags == ()
-    assert "only the rules flag warning signs" in caplog.text
     by_rule = answer_question(
         "back pain and a fever",
         index,
         settings=AnswerSettings(),
         triage=Triage(rules, always),
-        abstention=shipped().abstention,
+        abstention=shipped_abstention(),
     )
     assert [flag.rule for flag in by_rule.red_flags] == ["fever-with-back-pain"]
