@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from answer import load_models
+from answer import LearnedModels, load_models
 from eval.corpus import run_corpus_suite
 from eval.mediqa import MEDIQA_DIR, index_passages, run_mediqa_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
@@ -35,8 +35,12 @@ def run_eval(
     medquad_file: Path = MEDQUAD_FILE,
     questions_file: Path = QUESTIONS_FILE,
     mediqa_dir: Path = MEDIQA_DIR,
+    models: LearnedModels | None = None,
 ) -> dict[str, Any]:
     """Build (incrementally) the indexes each suite needs under ``work_dir`` and run the suites.
+
+    ``models`` are the shipped ones (``settings.models_dir``) unless given; a caller embedding with another
+    model than the backstop was trained on must give its own.
 
     Returns:
         Results keyed by suite (``corpus.tune``, ``corpus.heldout``, ``mediqa.tune``, ``mediqa.heldout``,
@@ -45,7 +49,7 @@ def run_eval(
     """
     chunker = settings.chunker_settings()
     search = settings.search_settings()
-    models = load_models(
+    models = models or load_models(
         settings.models_dir,
         embedder=embedder,
         cache_dir=settings.model_cache_dir,

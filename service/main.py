@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from answer import ArtifactError, load_models
+from answer import ArtifactError, LearnedModels, load_models
 from feedback import FeedbackStore
 from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, open_embedder, set_search_threads
 from service.errors import install_error_handlers
@@ -35,8 +35,12 @@ question raise red flags first. **Not medical advice.** Errors always have the s
 """
 
 
-def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
-    """Build the app. ``settings`` defaults to the environment; ``embedder`` to the configured model."""
+def create_app(
+    settings: Settings | None = None, *, embedder: Embedder | None = None, models: LearnedModels | None = None
+) -> FastAPI:
+    """Build the app. ``settings`` defaults to the environment; ``embedder`` to the configured model; ``models``
+    to the learned files of ``settings.models_dir``, loaded at start (tests that serve a stand-in embedder give
+    their own)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -55,7 +59,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             # Loaded here, not at import: a missing, damaged or mismatched safety layer leaves the service
             # not ready (/readyz says why), and /v1/ask answers 503 rather than answer without it. The
             # backstop's example bank is built now (or read from the model cache), before the service is ready.
-            app.state.models = await run_in_threadpool(
+            app.state.models = models or await run_in_threadpool(
                 load_models,
                 settings.models_dir,
                 embedder=base,

@@ -113,6 +113,7 @@ def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
     from index.store import read_manifest
     from settings import Settings
     from tests.index.test_build import SpanFakeEmbedder
+    from tests.service.conftest import rules_only_models
 
     data = tmp_path / "mediqa"
     data.mkdir()
@@ -131,8 +132,15 @@ def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
         "".join(f"{i}\tp-{1 + n % 2}\t4\n" for n, (i, _) in enumerate(questions)), encoding="utf-8"
     )
     monkeypatch.setenv("HEALTHQA_SENTENCE_VECTORS", method)
+    # The shipped backstop reads the real model's vectors; with the fake embedder the rules triage alone.
+    models = rules_only_models()
     results = run_eval(
-        ["mediqa"], settings=Settings(), embedder=SpanFakeEmbedder(), work_dir=tmp_path / "work", mediqa_dir=data
+        ["mediqa"],
+        settings=Settings(),
+        embedder=SpanFakeEmbedder(),
+        work_dir=tmp_path / "work",
+        mediqa_dir=data,
+        models=models,
     )
     manifest = read_manifest(version_path(tmp_path / "work" / "index-mediqa"))
     assert manifest.sentence_vectors == method
