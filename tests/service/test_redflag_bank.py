@@ -13,6 +13,8 @@ import yaml
 
 from index.embedding import Vectors
 from tests.conftest import FakeEmbedder
+from tests.service.test_redflag_backstop import RULE as BACKSTOP_RULE
+from tests.service.test_redflag_backstop import SIMILAR
 from triage import (
     BackstopMismatchError,
     BackstopParameters,
@@ -25,19 +27,7 @@ from triage import (
     load_triage,
 )
 
-SIMILAR = {
-    "emergency": {"id": "possible-emergency-sign", "message": "Call now.", "source": "https://www.nhs.uk/a"},
-    "urgent": {"id": "possible-urgent-sign", "message": "Get help today.", "source": "https://www.nhs.uk/b"},
-}
-RULE = {
-    "id": "fever-with-back-pain",
-    "level": "urgent",
-    "message": "Fever with back pain needs checking today.",
-    "source": "https://www.nhs.uk/conditions/back-pain/",
-    "patterns": [{"all": ["fever", "back"]}],
-    "test_phrases": ["back pain and a fever", "fever and my back hurts", "back ache with fever", "fever, sore back"],
-    "negative_phrases": ["no fever, back is fine", "my back aches after gardening"],
-}
+RULE = {**BACKSTOP_RULE, "negative_phrases": ["no fever, back is fine", "my back aches after gardening"]}
 QUESTIONS = [
     ("q001", "tune", "red_flag", "emergency", "my legs went numb and I cannot pee"),
     ("q002", "heldout", "red_flag", "urgent", "hot swollen knee and a temperature"),
