@@ -76,7 +76,13 @@ def test_the_shipped_thresholds_load() -> None:
 
 @pytest.mark.slow
 def test_eval_gate_exits_1_naming_the_metric_that_fell(tmp_path: Path) -> None:
+    """The whole command, in its own process; the gate itself runs the full suites once, in scripts/test.sh."""
     impossible = write(tmp_path, '[min."corpus.heldout"]\n"retrieval.hybrid.recall@10" = 1.01\n')
+    # A dozen labelled questions of each split exercise the same path as all of them.
+    lines = (ROOT / "eval" / "data" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    few = [line for split in ("tune", "heldout") for line in [x for x in lines if f'"split": "{split}"' in x][:12]]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(few) + "\n", encoding="utf-8")
     result = subprocess.run(
         [
             sys.executable,
@@ -92,6 +98,8 @@ def test_eval_gate_exits_1_naming_the_metric_that_fell(tmp_path: Path) -> None:
             str(tmp_path / "reports"),
             "--work-dir",
             str(tmp_path / "work"),
+            "--questions",
+            str(questions),
         ],
         capture_output=True,
         text=True,
