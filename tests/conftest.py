@@ -17,6 +17,7 @@ from index import Embedder, SentenceTransformerEmbedder, load_embedder
 from index.embedding import Vectors
 from ingest import ingest
 from settings import DEFAULT_MODEL, ChunkerSettings
+from tests.switches import skip_unless_required
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus" / "articles"
@@ -103,9 +104,7 @@ def require_shared(path: Path) -> Path:
     if path.exists():
         return path
     message = f"{path} is absent (the shared data beside the project root)"
-    if os.environ.get("HEALTHQA_REQUIRE_SHARED") == "1":
-        pytest.fail(f"{message}, and HEALTHQA_REQUIRE_SHARED=1 makes it mandatory")
-    pytest.skip(message)
+    skip_unless_required("SHARED", message)
 
 
 @pytest.fixture(scope="session")

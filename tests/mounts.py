@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-import pytest
+from tests.switches import skip_unless_required
 
 
 def cannot_run_root_only(reason: str) -> NoReturn:
     """Skip with ``reason``; fail instead when HEALTHQA_REQUIRE_MOUNTS=1 (CI runs as root) makes the
     root-only tests (mounts, network namespaces) mandatory."""
-    if os.environ.get("HEALTHQA_REQUIRE_MOUNTS") == "1":
-        pytest.fail(f"{reason}, and HEALTHQA_REQUIRE_MOUNTS=1 makes the root-only tests mandatory")
-    pytest.skip(reason)
+    skip_unless_required("MOUNTS", reason)
 
 
 def _mount(*args: str) -> None:

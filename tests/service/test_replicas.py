@@ -36,6 +36,7 @@ from eval.bench.balancer import answered_by, nginx_binary, running_nginx
 from index import current_version
 from tests.conftest import ROOT
 from tests.index.generations import generation_docs, generations_in
+from tests.switches import skip_unless_required
 from tests.ui.conftest import free_port, stop_process, wait_until_up
 
 pytestmark = pytest.mark.slow
@@ -56,9 +57,7 @@ def require_nginx() -> str:
     if binary is not None:
         return binary
     message = "Debian's nginx is not installed (apt-get install nginx)"
-    if os.environ.get("HEALTHQA_REQUIRE_NGINX") == "1":
-        pytest.fail(f"{message}, and HEALTHQA_REQUIRE_NGINX=1 makes it mandatory")
-    pytest.skip(message)
+    skip_unless_required("NGINX", message)
 
 
 def write_generation(corpus: Path, gen: int) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.switches import REQUIRED
 from tests.ui.conftest import free_port, stop_process, wait_until_up
 from ui.launch import PROJECT_ROOT, start_ui
 
@@ -35,8 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
-# Read once at import: the autouse fixture that isolates tests from HEALTHQA_* settings removes it later.
-BROWSER_REQUIRED = os.environ.get("HEALTHQA_REQUIRE_BROWSER") == "1"
+BROWSER_REQUIRED = "BROWSER" in REQUIRED
 ANSWER_TIMEOUT_MS = 60_000
 CHAT_PLACEHOLDER = "Ask a question about back or joint pain"
 
