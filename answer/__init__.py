@@ -12,6 +12,7 @@ from answer.answer_id import (
     VERSION_PATTERN,
     AnswerIdError,
     answer_id_for,
+    answer_secret,
     parse_answer_id,
 )
 from answer.messages import GENERAL_DISCLAIMER, NO_DOSES, NOT_A_QUESTION, NOT_COVERED
@@ -59,6 +60,7 @@ __all__ = [
     "SourceSafety",
     "abstention_features",
     "answer_id_for",
+    "answer_secret",
     "answer_question",
     "answer_to_dict",
     "asks_for_content",

@@ -56,6 +56,15 @@ async def get_models(request: Request) -> LearnedModels:
 ModelsDep = Annotated[LearnedModels, Depends(get_models)]
 
 
+async def get_answer_secret(request: Request) -> bytes:
+    """The secret answer ids are signed with (set when the app starts)."""
+    secret: bytes = request.app.state.answer_secret
+    return secret
+
+
+AnswerSecretDep = Annotated[bytes, Depends(get_answer_secret)]
+
+
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from answer import ArtifactError, LearnedModels, load_models
+from answer import ArtifactError, LearnedModels, answer_secret, load_models
 from feedback import FeedbackStore
 from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, open_embedder, set_search_threads
 from service.errors import install_error_handlers
@@ -55,6 +56,17 @@ def create_app(
             search=settings.search_settings(),
         )
         app.state.holder = holder
+        try:
+            configured = settings.answer_secret.get_secret_value() if settings.answer_secret else None
+            app.state.answer_secret = await run_in_threadpool(answer_secret, configured, settings.index_dir)
+        except OSError as exc:
+            # Answers go on with a secret of this process alone: its ids verify here until it restarts.
+            app.state.answer_secret = secrets.token_bytes(32)
+            logger.error(
+                "no answer-id secret could be read or made beside the index; set HEALTHQA_ANSWER_SECRET so that "
+                "feedback on an answer verifies on every replica and after a restart",
+                extra={"reason": str(exc)},
+            )
         try:
             # Loaded here, not at import: a missing, damaged or mismatched safety layer leaves the service
             # not ready (/readyz says why), and /v1/ask answers 503 rather than answer without it. The
@@ -114,6 +126,7 @@ def create_app(
         IndexCollector(lambda: getattr(app.state, "holder", None), lambda: getattr(app.state, "watcher", None))
     )
     app.state.models, app.state.models_problem = None, "the service is starting"
+    app.state.answer_secret = secrets.token_bytes(32)  # replaced at start by the deployment's
     app.state.feedback = FeedbackStore(settings.feedback_db)
 
     async def configured_settings() -> Settings:  # async: no thread-pool hop per request

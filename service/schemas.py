@@ -241,7 +241,7 @@ AskResponse = public_model(
                             }
                         ],
                     },
-                    "answer_id": "a1.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ",
+                    "answer_id": "a2.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ.Xb3kq0P-2rPZ1tQfLx8mYw5yT7uJm3aKc9V0eR4nS6o",
                     "index_version": "v000001",
                     "timings_ms": {"total": 12.5},
                 }
@@ -273,7 +273,7 @@ class FeedbackRequest(BaseModel):
             "examples": [
                 {
                     "question": "is it normal for my knees to ache after the gym?",
-                    "answer_id": "a1.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ",
+                    "answer_id": "a2.WyJ2MDAwMDAxIixbImpvaW50LXBhaW4tYWZ0ZXItd29ya2luZy1vdXQjMCJdXQ.Xb3kq0P-2rPZ1tQfLx8mYw5yT7uJm3aKc9V0eR4nS6o",
                     "rating": "down",
                     "reason": "unhelpful",
                     "comment": "It did not say when to see someone.",

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:8501", "http://localhost:8501"],
         description="Comma-separated browser origins allowed to call the API (the web UI's by default).",
     )
+    answer_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs answer ids (HMAC-SHA256), shared by every replica; unset: one is made on "
+        "first start and kept beside the index (INDEX_DIR/answer-secret). Rotating it makes older ids stop "
+        "verifying for feedback; answers go on.",
+    )
     admin_api_key: SecretStr | None = Field(
         None, description="Key for /v1/admin/*; unset disables the admin endpoints."
     )

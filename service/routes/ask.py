@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from answer import Answer, answer_id_for, answer_question, answer_to_dict
-from service.deps import AnswerSettingsDep, IndexDep, MetricsDep, ModelsDep, SettingsDep
+from service.deps import AnswerSecretDep, AnswerSettingsDep, IndexDep, MetricsDep, ModelsDep, SettingsDep
 from service.routes.common import ERRORS, clean_text
 from service.schemas import AskRequest, AskResponse
 
@@ -24,6 +24,7 @@ async def ask(
     index: IndexDep,
     settings: SettingsDep,
     answer_settings: AnswerSettingsDep,
+    secret: AnswerSecretDep,
     models: ModelsDep,
     metrics: MetricsDep,
 ) -> BaseModel:  # an AskResponse, a model built at import (public_model)
@@ -43,7 +44,7 @@ async def ask(
     )
     _observe(answer, metrics, log_question=settings.log_questions)
     body = answer_to_dict(answer)
-    body["answer_id"] = answer_id_for(answer.index_version, [c.chunk_id for c in answer.citations])
+    body["answer_id"] = answer_id_for(answer.index_version, [c.chunk_id for c in answer.citations], secret=secret)
     return AskResponse.model_validate(body)
 
 

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from answer import AnswerIdError, QuestionError, answer_id_for, clean_question, parse_answer_id
 from feedback import MAX_COMMENT_CHARS, FeedbackEntry, FeedbackUnavailableError
-from service.deps import FeedbackStoreDep, MetricsDep, SettingsDep
+from service.deps import AnswerSecretDep, FeedbackStoreDep, MetricsDep, SettingsDep
 from service.errors import ServiceError
 from service.routes.common import BUSY, ERRORS, clean_text
 from service.schemas import ErrorResponse, FeedbackCreated, FeedbackRequest
@@ -24,7 +24,10 @@ router = APIRouter()
     status_code=201,
     responses={
         **ERRORS,
-        404: {"model": ErrorResponse, "description": "The answer_id is not one /v1/ask gave out: unknown_answer"},
+        404: {
+            "model": ErrorResponse,
+            "description": "The answer_id is not one this deployment's /v1/ask gave out (malformed, or its signature does not verify): unknown_answer",
+        },
         409: {
             "model": ErrorResponse,
             "description": "answer_id and index_version / chunk_ids name different answers: answer_mismatch",
@@ -44,14 +47,18 @@ router = APIRouter()
     tags=["feedback"],
 )
 async def feedback(
-    request: FeedbackRequest, settings: SettingsDep, store: FeedbackStoreDep, metrics: MetricsDep
+    request: FeedbackRequest,
+    settings: SettingsDep,
+    store: FeedbackStoreDep,
+    metrics: MetricsDep,
+    secret: AnswerSecretDep,
 ) -> FeedbackCreated:
     """Store a thumbs up or down on an answer, with an optional reason and comment; 201 with the stored id.
 
     The question is stored with it, because the person chose to send it; it can join the evaluation
     questions after review (`healthqa feedback export`).
     """
-    entry = _feedback_entry(request, limit=settings.max_question_chars)
+    entry = _feedback_entry(request, limit=settings.max_question_chars, secret=secret)
     try:
         stored = await run_in_threadpool(store.add, entry)
     except FeedbackUnavailableError as exc:
@@ -64,7 +71,7 @@ async def feedback(
     return FeedbackCreated(id=stored.id, created_at=stored.created_at)
 
 
-def _feedback_entry(request: FeedbackRequest, *, limit: int) -> FeedbackEntry:
+def _feedback_entry(request: FeedbackRequest, *, limit: int, secret: bytes) -> FeedbackEntry:
     """Validate what the checks of the schema cannot: which answer, and a reason only with a thumbs down."""
     question = clean_text(request.question, field="question", limit=limit)
     comment = ""
@@ -77,7 +84,7 @@ def _feedback_entry(request: FeedbackRequest, *, limit: int) -> FeedbackEntry:
         raise ServiceError(422, "validation_error", "reason: is for a thumbs down only")
     if request.answer_id is not None:
         try:
-            version, chunk_ids = parse_answer_id(request.answer_id)
+            version, chunk_ids = parse_answer_id(request.answer_id, secret=secret)
         except AnswerIdError as exc:
             raise ServiceError(404, "unknown_answer", str(exc)) from exc
         if (request.index_version is not None and request.index_version != version) or (
@@ -99,5 +106,5 @@ def _feedback_entry(request: FeedbackRequest, *, limit: int) -> FeedbackEntry:
         comment=comment,
         index_version=version,
         chunk_ids=chunk_ids,
-        answer_id=request.answer_id or answer_id_for(version, chunk_ids),
+        answer_id=request.answer_id or answer_id_for(version, chunk_ids, secret=secret),
     )

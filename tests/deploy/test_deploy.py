@@ -97,7 +97,9 @@ def test_the_deployment_is_probed_sized_and_shares_the_index_with_the_ingest_job
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["resources"]["requests"].keys() == {"cpu", "memory"}
-    env = {item["name"]: item["value"] for item in api["env"]}
+    env = {item["name"]: item["value"] for item in api["env"] if "value" in item}
+    secrets = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in api["env"] if "valueFrom" in item}
+    assert secrets["HEALTHQA_ANSWER_SECRET"]["name"]  # replicas share the secret that signs answer ids
     assert float(env["HEALTHQA_INDEX_WATCH_S"]) > 0
     assert set(env) <= {f"HEALTHQA_{name.upper()}" for name in Settings.model_fields}  # no misspelt setting
     assert pod["securityContext"]["runAsNonRoot"] is True

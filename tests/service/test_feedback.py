@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from answer import GENERAL_DISCLAIMER, AnswerIdError, answer_id_for, parse_answer_id
+from answer import GENERAL_DISCLAIMER, AnswerIdError, answer_id_for, answer_secret, parse_answer_id
 from cli.main import app as cli_app
 from eval.questions import load_questions
 from feedback import (
@@ -125,13 +125,34 @@ def test_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
         FeedbackStore(folder / "feedback.sqlite").add(entry())
 
 
-def test_answer_ids_round_trip_and_refuse_forgeries() -> None:
-    answer_id = answer_id_for("v000003", ["sciatica#1", "herniated-disc#0"])
-    assert parse_answer_id(answer_id) == ("v000003", ("sciatica#1", "herniated-disc#0"))
-    assert parse_answer_id(answer_id_for("v000001", [])) == ("v000001", ())
-    for bad in ("", "a1.", "a1.!!!", "x" + answer_id, answer_id_for("latest", ["a#0"]), "a1." + "QQ" * 5000):
+SECRET = b"a secret only these tests know"
+
+
+def test_answer_ids_round_trip_and_refuse_malformed_ones() -> None:
+    answer_id = answer_id_for("v000003", ["sciatica#1", "herniated-disc#0"], secret=SECRET)
+    assert parse_answer_id(answer_id, secret=SECRET) == ("v000003", ("sciatica#1", "herniated-disc#0"))
+    assert parse_answer_id(answer_id_for("v000001", [], secret=SECRET), secret=SECRET) == ("v000001", ())
+    bad_version = answer_id_for("latest", ["a#0"], secret=SECRET)
+    for bad in ("", "a2.", "a2.!!!", "x" + answer_id, bad_version, "a2." + "QQ" * 5000, answer_id + "x"):
         with pytest.raises(AnswerIdError, match="is not an answer id"):
-            parse_answer_id(bad)
+            parse_answer_id(bad, secret=SECRET)
+
+
+def test_an_id_of_valid_shape_signed_with_another_secret_is_refused() -> None:
+    """An unsigned base64 id could be made by anyone; a forgery needs the deployment's secret."""
+    forged = answer_id_for("v000001", ["sciatica#0"], secret=b"a guess at the secret")
+    with pytest.raises(AnswerIdError, match="is not an answer id"):
+        parse_answer_id(forged, secret=SECRET)
+    body, _, _ = forged.rpartition(".")
+    with pytest.raises(AnswerIdError):  # the contents alone, without a signature
+        parse_answer_id(body, secret=SECRET)
+
+
+def test_without_a_configured_secret_one_is_made_once_beside_the_index(tmp_path: Path) -> None:
+    first = answer_secret(None, tmp_path / "index")
+    assert len(first) >= 32 and answer_secret(None, tmp_path / "index") == first
+    assert ((tmp_path / "index" / "answer-secret").stat().st_mode & 0o777) == 0o600
+    assert answer_secret("configured", tmp_path / "index") == b"configured"
 
 
 def test_export_lines_have_the_shape_of_the_labelled_questions(tmp_path: Path) -> None:
@@ -154,7 +175,7 @@ def test_export_lines_have_the_shape_of_the_labelled_questions(tmp_path: Path) -
 @pytest.fixture(scope="module")
 def feedback_client(corpus_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("feedback") / "feedback.sqlite"
-    with make_client(corpus_index, embedder, feedback_db=db) as client:
+    with make_client(corpus_index, embedder, feedback_db=db, answer_secret=SECRET.decode()) as client:
         client.db = db  # type: ignore[attr-defined]
         yield client
 
@@ -172,7 +193,7 @@ def assert_error(response, status: int, code: str, message: str = "") -> None:
 @slow
 def test_feedback_on_an_answer_is_stored_with_its_question_and_cited_passages(feedback_client: TestClient) -> None:
     answer = feedback_client.post("/v1/ask", json={"question": KNEE_QUESTION}).json()
-    assert parse_answer_id(answer["answer_id"]) == (
+    assert parse_answer_id(answer["answer_id"], secret=SECRET) == (
         answer["index_version"],
         tuple(c["chunk_id"] for c in answer["citations"]),
     )
@@ -223,14 +244,16 @@ def test_bad_feedback_gets_422_in_the_error_shape(feedback_client: TestClient, b
 
 @slow
 def test_unknown_or_mismatched_answer_ids_get_404_and_409(feedback_client: TestClient) -> None:
-    unknown = post(feedback_client, question="q", rating="up", answer_id="a1.bm9wZQ")
+    unknown = post(feedback_client, question="q", rating="up", answer_id="a2.bm9wZQ")
     assert_error(unknown, 404, "unknown_answer", "is not an answer id from /v1/ask")
+    forged = answer_id_for("v000001", ["sciatica#0"], secret=b"a guess at the secret")
+    assert_error(post(feedback_client, question="q", rating="up", answer_id=forged), 404, "unknown_answer")
     mismatch = post(
-        feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", ["a#0"]),
+        feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", ["a#0"], secret=SECRET),
         index_version="v000002",
     )  # fmt: skip
     assert_error(mismatch, 409, "answer_mismatch", "names another answer")
-    blank_comment = post(feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", []),
+    blank_comment = post(feedback_client, question="q", rating="up", answer_id=answer_id_for("v000001", [], secret=SECRET),
                          comment=" \u200b ")  # fmt: skip
     assert blank_comment.status_code == 201
 
