@@ -20,7 +20,6 @@ if [ "$(cat .venv/.healthqa-installed 2>/dev/null)" != "$wanted" ]; then
   echo "Installing healthqa and its dependencies into .venv (first time: a minute or two) ..." >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
   # constraints.txt pins every transitive dependency to the versions CI runs with.
-  # --no-compile: Python compiles the modules it imports on first use, not all of torch's thousands up front.
-  .venv/bin/python -m pip install --quiet --no-compile -c constraints.txt -e ".[dev,eval,bench]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,eval,bench]"
   echo "$wanted" > .venv/.healthqa-installed
 fi
