@@ -30,7 +30,57 @@ BATCHES: tuple[tuple[str, int, int], ...] = (
     ("q1349-q1430", 1349, 1430),
     ("q1431-q1513", 1431, 1513),
     ("q1514-q1597", 1514, 1597),
+    ("q1598-q1762", 1598, 1762),
+    ("q1763-q1927", 1763, 1927),
 )
+
+
+HELD_OUT_EVERY = 3  # within each kind, every third question in id order is held out
+
+
+def split_by_rule(position_in_kind: int) -> Split:
+    """The file's split rule for the ``position_in_kind``-th question (from 1) of its kind in id order."""
+    return "heldout" if position_in_kind % HELD_OUT_EVERY == 0 else "tune"
+
+
+def rule_splits(kinds: list[str]) -> list[Split]:
+    """The split of each question of a file whose kinds in id order are ``kinds``."""
+    seen: dict[str, int] = {}
+    splits = []
+    for kind in kinds:
+        seen[kind] = seen.get(kind, 0) + 1
+        splits.append(split_by_rule(seen[kind]))
+    return splits
+
+
+def append_questions(new: list[dict[str, Any]], path: Path = QUESTIONS_FILE) -> list[dict[str, Any]]:
+    """Append labelled lines to ``path`` as written, numbered after its last ``qNNN`` and split by the rule.
+
+    Any ``id`` or ``split`` the lines carry (a feedback export's ``fb…`` id and hash split) is replaced: the
+    file's own rule decides, so the held-out half stays stratified by kind in id order.
+
+    Returns:
+        The appended lines, with their ids and splits.
+
+    Raises:
+        ValueError: a line is not fully labelled; nothing is written.
+    """
+    existing = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    last = max(int(r["id"][1:]) for r in existing)
+    width = max(3, len(str(last + len(new))))
+    kinds = [r["kind"] for r in existing] + [r.get("kind") for r in new]
+    splits = rule_splits(kinds)[len(existing) :]
+    added = []
+    for offset, (record, split) in enumerate(zip(new, splits, strict=True), start=1):
+        line = {"id": f"q{last + offset:0{width}d}", **{k: v for k, v in record.items() if k not in ("id", "split")}}
+        line["split"] = split
+        problem = _unlabelled(line)
+        if problem:
+            raise ValueError(f"line {offset} of the new questions: {problem}")
+        added.append(line)
+    with path.open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in added)
+    return added
 
 
 def batch_of(question_id: str) -> int | None:
@@ -108,3 +158,4 @@ def _unlabelled(record: Any) -> str | None:
     if (record["kind"] == "red_flag") != (record.get("red_flag_level") is not None):
         return "red_flag_level is set on red_flag questions, and only on them"
     return None
+

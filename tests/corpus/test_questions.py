@@ -6,7 +6,9 @@ import json
 from collections import Counter
 
 import frontmatter
+import pytest
 
+from eval.questions import append_questions, rule_splits
 from tests.conftest import CORPUS, ROOT
 
 QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"
@@ -41,6 +43,40 @@ def test_counts_meet_the_plan() -> None:
     assert sum(1 for r in records if r["kind"] == "answerable" and r["answer_sentences"]) >= 40
     heldout = sum(r["split"] == "heldout" for r in records) / len(records)
     assert 0.28 <= heldout <= 0.38
+
+
+def test_the_split_follows_the_files_rule() -> None:
+    """Every third question of each kind in id order is held out: no split was chosen by hand."""
+    records = sorted(load(), key=lambda r: int(r["id"][1:]))
+    wrong = [r["id"] for r, split in zip(records, rule_splits([r["kind"] for r in records])) if r["split"] != split]
+    assert wrong == []
+
+
+def test_appending_numbers_and_splits_by_the_rule(tmp_path) -> None:
+    file = tmp_path / "questions.jsonl"
+    file.write_text("".join(json.dumps(r) + "\n" for r in load()[:7]), encoding="utf-8")
+    kinds_before = [r["kind"] for r in load()[:7]]
+    benign = {"question": "sore after a run", "kind": "benign", "relevant": ["x"], "answer_sentences": []}
+    feedback = {**benign, "id": "fb1234", "split": "heldout", "red_flag_level": None}
+    added = append_questions([{**benign, "red_flag_level": None}, feedback, {**benign, "red_flag_level": None}], file)
+    assert [r["id"] for r in added] == ["q008", "q009", "q010"]
+    expected = rule_splits(kinds_before + ["benign"] * 3)[7:]
+    assert [r["split"] for r in added] == expected
+    assert [json.loads(line)["id"] for line in file.read_text(encoding="utf-8").splitlines()][-3:] == [
+        "q008",
+        "q009",
+        "q010",
+    ]
+
+
+def test_appending_an_unlabelled_line_writes_nothing(tmp_path) -> None:
+    file = tmp_path / "questions.jsonl"
+    file.write_text(json.dumps(load()[0]) + "\n", encoding="utf-8")
+    before = file.read_bytes()
+    unlabelled = {"question": "why", "kind": None, "relevant": [], "answer_sentences": [], "red_flag_level": None}
+    with pytest.raises(ValueError, match="kind is None"):
+        append_questions([unlabelled], file)
+    assert file.read_bytes() == before
 
 
 def test_relevant_articles_exist_and_answer_sentences_are_verbatim() -> None:
