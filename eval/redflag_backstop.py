@@ -284,6 +284,7 @@ def fit_backstop(examples: Examples, choice: Choice, model: str) -> BackstopPara
     return BackstopParameters(
         model=model,
         examples=examples.digest,
+        c=choice.c,
         red_weights=tuple(float(w) for w in red_model.coef_[0]),
         red_bias=float(red_model.intercept_[0]),
         threshold=choice.threshold,

@@ -198,12 +198,15 @@ class BackstopParameters:
     Attributes:
         model: Fingerprint of the embedding model the weights read (and the bank must be built with).
         examples: The digest of the examples both models and the bank were trained on (``triage.bank``).
+        c: The inverse regularisation strength both logistic models were fitted with (the sweep's choice, kept so
+            that a fresh fit can be checked against the file).
         neighbours: The margin's settings (None: the ``red`` model alone).
         The rest: as ``RedFlagBackstop``.
     """
 
     model: str
     examples: ExamplesDigest
+    c: float
     red_weights: tuple[float, ...]
     red_bias: float
     threshold: float
@@ -258,6 +261,7 @@ class BackstopParameters:
         data = {
             "model": self.model,
             "examples": {"count": self.examples.count, "sha256": self.examples.sha256},
+            "c": self.c,
             "threshold": self.threshold,
             "emergency_threshold": self.emergency_threshold,
             "red_bias": self.red_bias,
@@ -281,6 +285,7 @@ def load_backstop(path: Path) -> BackstopParameters:
         return BackstopParameters(
             model=str(data["model"]),
             examples=ExamplesDigest(count=int(data["examples"]["count"]), sha256=str(data["examples"]["sha256"])),
+            c=float(data["c"]),
             red_weights=tuple(float(w) for w in data["red_weights"]),
             red_bias=float(data["red_bias"]),
             threshold=float(data["threshold"]),

@@ -120,6 +120,7 @@ def parameters(*, neighbours: NeighbourSettings | None = NeighbourSettings(k=2, 
     return BackstopParameters(
         model=linear.model,
         examples=ExamplesDigest(count=6, sha256="ab" * 32),
+        c=1.0,
         red_weights=linear.red_weights,
         red_bias=linear.red_bias,
         threshold=linear.threshold,

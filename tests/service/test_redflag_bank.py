@@ -77,6 +77,7 @@ def write_parameters(tmp_path: Path, catalogue: Path, questions_file: Path, *, m
     parameters = BackstopParameters(
         model=model,
         examples=digest,
+        c=1.0,
         red_weights=(0.0,) * 64,
         red_bias=-4.0,
         threshold=0.5,
