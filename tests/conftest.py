@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -61,13 +62,21 @@ class FakeEmbedder:
         return np.stack([self._vector(t) for t in texts]).astype(np.float32)
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's model cache (ONNX export, red-flag banks): every test, server and CLI run shares it, so each
+    is made once per session and no test writes into the checkout's var/models."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No HEALTHQA_* setting or .env of the developer leaks into a test."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> None:
+    """No HEALTHQA_* setting or .env of the developer leaks into a test; the model cache is the session's."""
     for name in list(os.environ):
         if name.startswith("HEALTHQA_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HEALTHQA_MODEL_CACHE_DIR", str(model_cache))
     from settings import get_settings
 
     get_settings.cache_clear()
@@ -78,10 +87,33 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+def remember_query_vectors(embedder: Embedder) -> Embedder:
+    """``embedder`` with its query vectors kept per text: the same object (its class and every other method as
+    they were), so the many tests that embed the same questions and bank texts again pay once. The model is
+    deterministic (``test_remembered_query_vectors_are_the_models``)."""
+    compute = embedder.embed_queries
+    remembered: dict[str, Vectors] = {}
+    lock = threading.Lock()
+
+    def embed_queries(texts: Sequence[str]) -> Vectors:
+        missing = list(dict.fromkeys(t for t in texts if t not in remembered))
+        if missing:
+            fresh = compute(missing)
+            with lock:
+                remembered.update(zip(missing, fresh, strict=True))
+        if not texts:
+            return compute(texts)
+        return np.stack([remembered[t] for t in texts])
+
+    embedder.embed_queries = embed_queries  # type: ignore[method-assign]
+    return embedder
+
+
 @pytest.fixture(scope="session")
 def embedder(onnx_cache: Path) -> Embedder:
-    """The real bundled model on the backend the product uses by default (ONNX Runtime), loaded once."""
-    return load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=onnx_cache)
+    """The real bundled model on the backend the product uses by default (ONNX Runtime), loaded once, its query
+    vectors remembered per text."""
+    return remember_query_vectors(load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=onnx_cache))
 
 
 @pytest.fixture(scope="session")
@@ -129,9 +161,8 @@ def corpus_copy(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ONNX export of the bundled model, made (and verified against torch) once per session."""
+def onnx_cache(model_cache: Path) -> Path:
+    """The session's model cache with an ONNX export of the bundled model in it, made once per session."""
     os.environ["HF_HUB_OFFLINE"] = "1"
-    cache = tmp_path_factory.mktemp("models")
-    load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache).embed_queries(["export once"])
-    return cache
+    load_embedder(DEFAULT_MODEL, backend="onnx", cache_dir=model_cache).embed_queries(["export once"])
+    return model_cache

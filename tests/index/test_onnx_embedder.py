@@ -42,6 +42,18 @@ def test_onnx_vectors_match_sentence_transformers_on_real_texts(embedder, torch_
     assert np.allclose(alone, onnx[:20], atol=1e-4)
 
 
+def test_remembered_query_vectors_are_the_models(embedder) -> None:
+    """The session's embedder remembers query vectors per text (tests.conftest): what it gives back for a text
+    asked before, alone or in another batch, is what the model computes for it afresh."""
+    texts = _real_texts()[140:170]
+    first = embedder.embed_queries(texts)
+    again = embedder.embed_queries(list(reversed(texts)) + ["a text it has not seen"])
+    fresh = OnnxEmbedder.embed_queries(embedder, texts)
+    assert np.array_equal(again[: len(texts)], first[::-1])
+    assert np.allclose(first, fresh, atol=1e-5)
+    assert np.allclose(again[-1], OnnxEmbedder.embed_queries(embedder, ["a text it has not seen"])[0], atol=1e-5)
+
+
 def test_int8_vectors_stay_close_and_the_export_records_both(onnx_cache, torch_embedder) -> None:
     int8 = load_embedder(DEFAULT_MODEL, backend="onnx-int8", cache_dir=onnx_cache)
     texts = _real_texts()[:60]
