@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from eval.splits import feedback_split
 from feedback import FeedbackStore, FeedbackUnavailableError, Rating, StoredFeedback, to_question_line
 from settings import get_settings
 
@@ -125,7 +126,10 @@ def export_command(
     Example: healthqa feedback export --rating down -o var/feedback-2026-11.jsonl
     """
     _, rows = _read(db, rating, since, until)
-    lines = "".join(json.dumps(to_question_line(row), ensure_ascii=False) + "\n" for row in reversed(rows))
+    lines = "".join(
+        json.dumps(to_question_line(row, split=feedback_split(row.question)), ensure_ascii=False) + "\n"
+        for row in reversed(rows)
+    )
     if output is None:
         sys.stdout.write(lines)
         sys.stdout.flush()

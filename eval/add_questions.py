@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from eval.questions import QUESTIONS_FILE, append_questions
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         added = append_questions(new, args.to)
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    print(f"appended {added[0]['id']}-{added[-1]['id']} ({len(added)} questions) to {args.to}")
+    sys.stdout.write(f"appended {added[0]['id']}-{added[-1]['id']} ({len(added)} questions) to {args.to}\n")
     return 0
 
 

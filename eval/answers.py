@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from answer import Answer, LearnedModels, answer_question
-from eval.questions import LabelledQuestion, Split, load_questions
+from eval.questions import LabelledQuestion, load_questions
+from eval.splits import Split
 from index import SearchIndex
 from settings import AnswerSettings
 

@@ -8,8 +8,9 @@ from typing import Any
 from answer import LearnedModels
 from eval.answers import evaluate_answers
 from eval.metrics import recall_curve, retrieval_metrics
-from eval.questions import QUESTIONS_FILE, Split, load_questions
+from eval.questions import QUESTIONS_FILE, load_questions
 from eval.retrieval import run_queries
+from eval.splits import Split
 from index import SEARCH_MODES, SearchIndex
 from settings import AnswerSettings
 

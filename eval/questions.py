@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from eval.splits import Split, rule_splits
 from settings import QUESTIONS_FILE as QUESTIONS_FILE  # one place for the path; re-exported for the evaluations
 
 Kind = Literal["answerable", "out_of_scope", "red_flag", "benign"]
-Split = Literal["tune", "heldout"]
 # The batches of questions.jsonl (eval/data/README.md), by id: each was written before the detector saw it.
 BATCHES: tuple[tuple[str, int, int], ...] = (
     ("q001-q198", 1, 198),
@@ -35,24 +35,6 @@ BATCHES: tuple[tuple[str, int, int], ...] = (
 )
 
 
-HELD_OUT_EVERY = 3  # within each kind, every third question in id order is held out
-
-
-def split_by_rule(position_in_kind: int) -> Split:
-    """The file's split rule for the ``position_in_kind``-th question (from 1) of its kind in id order."""
-    return "heldout" if position_in_kind % HELD_OUT_EVERY == 0 else "tune"
-
-
-def rule_splits(kinds: list[str]) -> list[Split]:
-    """The split of each question of a file whose kinds in id order are ``kinds``."""
-    seen: dict[str, int] = {}
-    splits = []
-    for kind in kinds:
-        seen[kind] = seen.get(kind, 0) + 1
-        splits.append(split_by_rule(seen[kind]))
-    return splits
-
-
 def append_questions(new: list[dict[str, Any]], path: Path = QUESTIONS_FILE) -> list[dict[str, Any]]:
     """Append labelled lines to ``path`` as written, numbered after its last ``qNNN`` and split by the rule.
 
@@ -70,6 +52,12 @@ def append_questions(new: list[dict[str, Any]], path: Path = QUESTIONS_FILE) -> 
     width = max(3, len(str(last + len(new))))
     kinds = [r["kind"] for r in existing] + [r.get("kind") for r in new]
     splits = rule_splits(kinds)[len(existing) :]
+    feedback = [str(r["id"]) for r in new if str(r.get("id", "")).startswith("fb")]
+    if feedback:
+        raise ValueError(
+            f"{feedback[0]} is exported feedback: keep it in a file of its own (eval/data/feedback.jsonl), with the "
+            "split it was exported with, and evaluate it with 'healthqa eval --questions'"
+        )
     added = []
     for offset, (record, split) in enumerate(zip(new, splits, strict=True), start=1):
         line = {"id": f"q{last + offset:0{width}d}", **{k: v for k, v in record.items() if k not in ("id", "split")}}
@@ -158,4 +146,3 @@ def _unlabelled(record: Any) -> str | None:
     if (record["kind"] == "red_flag") != (record.get("red_flag_level") is not None):
         return "red_flag_level is set on red_flag questions, and only on them"
     return None
-

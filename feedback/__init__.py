@@ -3,7 +3,7 @@
 Other packages use only the names listed here.
 """
 
-from feedback.export import HELDOUT_SHARE, split_for, to_question_line
+from feedback.export import to_question_line
 from feedback.store import (
     MAX_COMMENT_CHARS,
     RATINGS,
@@ -17,7 +17,6 @@ from feedback.store import (
 )
 
 __all__ = [
-    "HELDOUT_SHARE",
     "MAX_COMMENT_CHARS",
     "RATINGS",
     "REASONS",
@@ -27,6 +26,5 @@ __all__ = [
     "Rating",
     "Reason",
     "StoredFeedback",
-    "split_for",
     "to_question_line",
 ]

@@ -3,11 +3,16 @@ question a test of remembered wording instead of new wording."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
+from re import _parser as regex_parser  # the regex module's own parser: what a pattern matches literally
+from typing import Any
+
+import Stemmer
 
 from eval.questions import load_questions
-from triage import normalise
+from triage import RedFlagCatalogue, normalise
 
 
 def near_copies_of_held_out(phrases: Iterable[str]) -> list[tuple[str, str]]:
@@ -32,3 +37,75 @@ def near_copies_of_held_out(phrases: Iterable[str]) -> list[tuple[str, str]]:
             if overlap >= 0.6 or (similar.quick_ratio() >= 0.8 and similar.ratio() >= 0.8):
                 near.append((phrase, question))
     return near
+
+
+_STEMMER = Stemmer.Stemmer("english")  # the Snowball stemmer BM25 uses: "dribbled" and "dribbles" are one word
+
+
+def _stems(text: str) -> set[str]:
+    """Stems of the words of four letters or more."""
+    return set(_STEMMER.stemWords(re.findall(r"[a-z]{4,}", text.lower())))
+
+
+def _literal_runs(pattern: str) -> list[str]:
+    """The runs of literal characters in a regex, each branch of an alternation on its own: the words a
+    pattern can only match as written."""
+    runs: list[str] = []
+
+    def walk(items: Any) -> None:
+        run: list[str] = []
+        for op, argument in items:
+            if op is regex_parser.LITERAL:
+                run.append(chr(argument))
+                continue
+            if op is regex_parser.AT:  # \b, ^ and $ match no character
+                continue
+            if run:
+                runs.append("".join(run))
+                run = []
+            if op is regex_parser.BRANCH:
+                for branch in argument[1]:
+                    walk(branch)
+            elif op is regex_parser.SUBPATTERN:
+                walk(argument[-1])
+            elif op in (regex_parser.MAX_REPEAT, regex_parser.MIN_REPEAT):
+                walk(argument[2])
+        if run:
+            runs.append("".join(run))
+
+    walk(regex_parser.parse(pattern))
+    return runs
+
+
+def held_out_words_in_patterns(
+    catalogue: RedFlagCatalogue, *, known: str, least: int = 2
+) -> list[tuple[str, list[str]]]:
+    """``(rule id, words)`` where one rule's patterns hold ``least`` or more words of one held-out question that
+    occur nowhere in ``known`` (the tuning questions, the catalogue's phrases and the articles): a pattern that
+    could only have been written from that question's wording."""
+    seen = _stems(known)
+    held_out_only = [_stems(normalise(q.question)) - seen for q in load_questions(split="heldout")]
+    found = []
+    for rule in catalogue.rules:
+        parts = [part for pattern in rule.patterns for part in pattern] + list(rule.unless or ())
+        words = set().union(*(_stems(run) for part in parts for run in _literal_runs(part.pattern)))
+        for rare in held_out_only:
+            shared = sorted(words & rare)
+            if len(shared) >= least:
+                found.append((rule.id, shared))
+    return found
+
+
+def held_out_paraphrases(phrases: Iterable[str], *, known: str, least: int = 3) -> list[tuple[str, list[str]]]:
+    """``(phrase, words)`` where a phrase shares ``least`` or more of one held-out question's rarest words (those
+    nowhere in ``known``): a paraphrase of it, however reworded around them."""
+    seen = _stems(known)
+    held_out_only = [_stems(normalise(q.question)) - seen for q in load_questions(split="heldout")]
+    found = []
+    for phrase in phrases:
+        words = _stems(normalise(phrase))
+        for rare in held_out_only:
+            shared = sorted(words & rare)
+            if len(shared) >= least:
+                found.append((phrase, shared))
+    return found

@@ -33,3 +33,28 @@ def test_the_docs_quote_the_shipped_abstention_threshold() -> None:
         for number in re.findall(r"threshold[^.|]*?\b(0\.\d{4})\b", path.read_text(encoding="utf-8"), re.IGNORECASE)
     }
     assert quoted and quoted == {round(shipped, 4)}
+
+
+def test_no_doc_quotes_wording_found_only_in_held_out_questions() -> None:
+    """Held-out questions are never tuned on, so no doc may show their wording: a quoted fragment of two words or
+    more that occurs in a held-out question and in no tuning question fails."""
+    from eval.questions import load_questions
+
+    held_out = [q.question.lower() for q in load_questions(split="heldout")]
+    tuning = [q.question.lower() for q in load_questions(split="tune")]
+    docs = [
+        ROOT / "README.md",
+        ROOT / "CHANGELOG.md",
+        ROOT / "eval" / "data" / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+    ]
+    quoted = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
+    leaks = []
+    for path in docs:
+        for match in quoted.finditer(path.read_text(encoding="utf-8")):
+            fragment = (match.group(1) or match.group(2)).lower().strip(" .,?!…")
+            if len(fragment.split()) < 2:
+                continue
+            if any(fragment in q for q in held_out) and not any(fragment in q for q in tuning):
+                leaks.append(f"{path.relative_to(ROOT)}: {fragment!r}")
+    assert leaks == []

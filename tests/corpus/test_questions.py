@@ -8,7 +8,8 @@ from collections import Counter
 import frontmatter
 import pytest
 
-from eval.questions import append_questions, rule_splits
+from eval.questions import append_questions
+from eval.splits import rule_splits
 from tests.conftest import CORPUS, ROOT
 
 QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"
@@ -48,7 +49,8 @@ def test_counts_meet_the_plan() -> None:
 def test_the_split_follows_the_files_rule() -> None:
     """Every third question of each kind in id order is held out: no split was chosen by hand."""
     records = sorted(load(), key=lambda r: int(r["id"][1:]))
-    wrong = [r["id"] for r, split in zip(records, rule_splits([r["kind"] for r in records])) if r["split"] != split]
+    splits = rule_splits([r["kind"] for r in records])
+    wrong = [r["id"] for r, split in zip(records, splits, strict=True) if r["split"] != split]
     assert wrong == []
 
 
@@ -57,8 +59,10 @@ def test_appending_numbers_and_splits_by_the_rule(tmp_path) -> None:
     file.write_text("".join(json.dumps(r) + "\n" for r in load()[:7]), encoding="utf-8")
     kinds_before = [r["kind"] for r in load()[:7]]
     benign = {"question": "sore after a run", "kind": "benign", "relevant": ["x"], "answer_sentences": []}
-    feedback = {**benign, "id": "fb1234", "split": "heldout", "red_flag_level": None}
-    added = append_questions([{**benign, "red_flag_level": None}, feedback, {**benign, "red_flag_level": None}], file)
+    chosen_by_hand = {**benign, "split": "heldout", "red_flag_level": None}
+    added = append_questions(
+        [{**benign, "red_flag_level": None}, chosen_by_hand, {**benign, "red_flag_level": None}], file
+    )
     assert [r["id"] for r in added] == ["q008", "q009", "q010"]
     expected = rule_splits(kinds_before + ["benign"] * 3)[7:]
     assert [r["split"] for r in added] == expected
@@ -69,11 +73,26 @@ def test_appending_numbers_and_splits_by_the_rule(tmp_path) -> None:
     ]
 
 
+def test_exported_feedback_is_refused_for_a_file_of_its_own(tmp_path) -> None:
+    file = tmp_path / "questions.jsonl"
+    file.write_text(json.dumps(load()[0]) + "\n", encoding="utf-8")
+    feedback = {**load()[0], "id": "fb000012", "split": "heldout"}
+    with pytest.raises(ValueError, match="fb000012 is exported feedback"):
+        append_questions([feedback], file)
+    assert len(file.read_text(encoding="utf-8").splitlines()) == 1
+
+
 def test_appending_an_unlabelled_line_writes_nothing(tmp_path) -> None:
     file = tmp_path / "questions.jsonl"
     file.write_text(json.dumps(load()[0]) + "\n", encoding="utf-8")
     before = file.read_bytes()
-    unlabelled = {"question": "why", "kind": None, "relevant": [], "answer_sentences": [], "red_flag_level": None}
+    unlabelled: dict[str, object] = {
+        "question": "why",
+        "kind": None,
+        "relevant": [],
+        "answer_sentences": [],
+        "red_flag_level": None,
+    }
     with pytest.raises(ValueError, match="kind is None"):
         append_questions([unlabelled], file)
     assert file.read_bytes() == before

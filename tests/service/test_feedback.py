@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from answer import GENERAL_DISCLAIMER, AnswerIdError, answer_id_for, answer_secret, parse_answer_id
 from cli.main import app as cli_app
 from eval.questions import load_questions
+from eval.splits import feedback_split
 from feedback import (
     FeedbackEntry,
     FeedbackStore,
     FeedbackUnavailableError,
-    split_for,
     to_question_line,
 )
 from ingest import ingest
@@ -157,15 +157,16 @@ def test_without_a_configured_secret_one_is_made_once_beside_the_index(tmp_path:
 
 def test_export_lines_have_the_shape_of_the_labelled_questions(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "feedback.sqlite")
-    up = to_question_line(store.add(entry(rating="up", reason=None)))
-    down = to_question_line(store.add(entry(comment="wrong article")))
+    up = to_question_line(store.add(entry(rating="up", reason=None)), split=feedback_split(KNEE_QUESTION))
+    down = to_question_line(store.add(entry(comment="wrong article")), split="tune")
     with (Path(__file__).parents[2] / "eval" / "data" / "questions.jsonl").open() as labelled:
         shape = set(json.loads(labelled.readline()))
     assert set(up) == set(down) == shape
     assert up["kind"] is None and up["relevant"] == ["joint-pain-after-working-out", "muscle-soreness-vs-injury"]
     assert down["relevant"] == [] and "wrong article" in down["note"] and "down (unhelpful)" in down["note"]
-    assert up["split"] == split_for(KNEE_QUESTION) and split_for("  IS it normal ") == split_for("is it normal")
-    shares = [split_for(f"question {n}") for n in range(600)]
+    assert up["split"] == feedback_split(KNEE_QUESTION) and down["split"] == "tune"
+    assert feedback_split("  IS it normal ") == feedback_split("is it normal")
+    shares = [feedback_split(f"question {n}") for n in range(600)]
     assert 150 <= shares.count("heldout") <= 250, "about one in three is held out"
 
 

@@ -11,7 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.heldout import near_copies_of_held_out
+from eval.questions import load_questions
+from ingest import load_sources
+from tests.conftest import CORPUS
+from tests.heldout import held_out_paraphrases, held_out_words_in_patterns, near_copies_of_held_out
 from triage import (
     DEFAULT_CATALOGUE_PATH,
     LEVELS,
@@ -518,6 +521,28 @@ def test_no_test_phrase_is_a_near_copy_of_a_held_out_question() -> None:
     phrases += [text for text in _string_literals(Path(__file__)) if len(text.split()) >= 5]
     near = near_copies_of_held_out(phrases)
     assert near == []
+
+
+def _tuning_text_and_articles() -> str:
+    questions = [q.question for q in load_questions(split="tune")]
+    articles = [d.text for d in load_sources([CORPUS]).documents]
+    return "\n".join(normalise(text) for text in (*questions, *articles))
+
+
+def test_no_pattern_holds_words_only_a_held_out_question_uses() -> None:
+    """Looks inside the patterns: two or more words of one held-out question that no tuning question, phrase or
+    article uses may not both appear in one rule's patterns (they would have been copied from it)."""
+    phrases = [phrase for rule in CATALOGUE.rules for phrase in (*rule.test_phrases, *rule.negative_phrases)]
+    known = _tuning_text_and_articles() + "\n" + "\n".join(normalise(p) for p in phrases)
+    assert held_out_words_in_patterns(CATALOGUE, known=known) == []
+
+
+def test_no_phrase_or_test_string_paraphrases_a_held_out_question() -> None:
+    """A paraphrase shares a question's rarest words however it is reworded: three or more words of one held-out
+    question that no tuning question or article uses may not appear together in a phrase or a test string."""
+    phrases = [phrase for rule in CATALOGUE.rules for phrase in (*rule.test_phrases, *rule.negative_phrases)]
+    phrases += [text for text in _string_literals(Path(__file__)) if len(text.split()) >= 5]
+    assert held_out_paraphrases(phrases, known=_tuning_text_and_articles()) == []
 
 
 # ---------------------------------------------------------------------------------------------- robustness
