@@ -13,12 +13,16 @@ Splits (declared before any tuning, never to be changed): a question is held out
 SHA-256 of its id, read as an integer, is divisible by 3 (42 of 128 questions, 40 answerable);
 the others (86) are the tuning split. Choices are made on ``tune`` only.
 
+Triage on real messages: every one of the 128 questions is labelled blind for triage
+(``eval/data/mediqa-triage-labels.jsonl``, ids only: ``none``, ``urgent`` or ``emergency``), and the
+product's banners are counted against the labels, per split: banners on questions that need none (false
+alarms, and among them emergency banners), and questions labelled urgent or emergency flagged at their level.
+
 The data are the source sites' text: they are read from ``../shared`` and never copied here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,13 +34,16 @@ from ir_measures import RR, P, R, nDCG
 
 from answer import LearnedModels, answer_question
 from eval.retrieval import run_queries
+from eval.splits import mediqa_split
 from index import SEARCH_MODES, Embedder, SearchIndex
 from ingest import ingest
 from settings import AnswerSettings, BuildSettings, ChunkerSettings
 
 MEDIQA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mediqa2019-qa"
+TRIAGE_LABELS = Path(__file__).resolve().parent / "data" / "mediqa-triage-labels.jsonl"
+TriageLevel = Literal["none", "urgent", "emergency"]
+_RANK = {"emergency": 0, "urgent": 1, "none": 2}
 CORRECT_GRADE = 3  # the task's own rule: 4 "excellent" and 3 "correct but incomplete" are correct answers
-HELDOUT_MODULUS = 3
 JUDGED_ONLY_DEPTH = 50
 MediqaSplit = Literal["tune", "heldout"]
 MEDIQA_SPLITS: tuple[MediqaSplit, ...] = ("tune", "heldout")
@@ -61,9 +68,8 @@ class MediqaQuestion:
 
 
 def split_of(question_id: str) -> MediqaSplit:
-    """The fixed split of a question: held out when sha256(id) is divisible by 3."""
-    digest = int(hashlib.sha256(question_id.encode("utf-8")).hexdigest(), 16)
-    return "heldout" if digest % HELDOUT_MODULUS == 0 else "tune"
+    """The fixed split of a question (``eval.splits.mediqa_split``): held out when sha256(id) is divisible by 3."""
+    return mediqa_split(question_id)
 
 
 def corpus_file(data_dir: Path = MEDIQA_DIR) -> Path:
@@ -181,9 +187,15 @@ def answer_rates(counts: Mapping[str, int]) -> dict[str, float]:
 
 
 def run_mediqa_suite(
-    index: SearchIndex, qa: AnswerSettings, models: LearnedModels, *, data_dir: Path = MEDIQA_DIR
+    index: SearchIndex,
+    qa: AnswerSettings,
+    models: LearnedModels,
+    *,
+    data_dir: Path = MEDIQA_DIR,
+    triage_labels: Mapping[str, TriageLevel] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Retrieval per mode and the answer level, per split and on all answerable questions.
+    """Retrieval per mode and the answer level, per split and on all answerable questions; with
+    ``triage_labels``, triage on every labelled question too (``triage_on_real_messages``).
 
     Returns:
         ``{"mediqa.tune": ..., "mediqa.heldout": ..., "mediqa.all": ...}``.
@@ -214,4 +226,65 @@ def run_mediqa_suite(
         "answers": answer_rates(counts),
         "answer_counts": counts,
     }
+    if triage_labels is not None:
+        for name, triage in triage_on_real_messages(index, qa, models, data_dir, triage_labels).items():
+            results[f"mediqa.{name}"] |= triage
     return results
+
+
+def load_triage_labels(path: Path = TRIAGE_LABELS) -> dict[str, TriageLevel]:
+    """Question id -> the blind reviewer's triage level."""
+    labels: dict[str, TriageLevel] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record["level"] not in _RANK:
+                raise ValueError(f"{path}: {record['id']} has level {record['level']!r}, not none, urgent or emergency")
+            labels[record["id"]] = record["level"]
+    return labels
+
+
+def triage_on_real_messages(
+    index: SearchIndex,
+    qa: AnswerSettings,
+    models: LearnedModels,
+    data_dir: Path,
+    labels: Mapping[str, TriageLevel],
+) -> dict[str, dict[str, Any]]:
+    """The product's banners on every labelled question (the answerable ones and the rest), against the labels.
+
+    Returns:
+        ``{"tune" | "heldout" | "all": {"triage": rates, "triage_counts": counts}}``. A rate's name says what
+        it counts: ``false_alarms.none`` (any banner on a question that needs none), ``emergency_banners.none``
+        (an emergency banner on one), ``at_level.urgent`` / ``at_level.emergency`` (a banner at the label's
+        level or higher).
+    """
+    texts = {}
+    for line in (data_dir / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            texts[record["id"]] = record["question"]
+    missing = sorted(set(texts) - set(labels))
+    if missing:
+        raise ValueError(f"MEDIQA questions without a triage label: {', '.join(missing[:5])}")
+    flagged: dict[str, TriageLevel] = {}
+    for question_id, text in texts.items():
+        answer = answer_question(text, index, settings=qa, triage=models.triage, abstention=models.abstention)
+        flagged[question_id] = min((f.level for f in answer.red_flags), key=_RANK.__getitem__, default="none")
+    out: dict[str, dict[str, Any]] = {}
+    for split in (*MEDIQA_SPLITS, "all"):
+        ids = [i for i in texts if split == "all" or split_of(i) == split]
+        counts: dict[str, list[int]] = {}
+        for level in ("none", "urgent", "emergency"):
+            labelled = [i for i in ids if labels[i] == level]
+            if level == "none":
+                counts["false_alarms.none"] = [sum(flagged[i] != "none" for i in labelled), len(labelled)]
+                counts["emergency_banners.none"] = [sum(flagged[i] == "emergency" for i in labelled), len(labelled)]
+            else:
+                at_level = sum(_RANK[flagged[i]] <= _RANK[level] for i in labelled)
+                counts[f"at_level.{level}"] = [at_level, len(labelled)]
+        out[split] = {
+            "triage": {name: (hit / total if total else None) for name, (hit, total) in counts.items()},
+            "triage_counts": {name: f"{hit}/{total}" for name, (hit, total) in counts.items()},
+        }
+    return out

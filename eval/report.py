@@ -92,6 +92,9 @@ def _mediqa_section(suite: str, body: dict[str, Any]) -> list[str]:
     counts = body["answer_counts"]
     lines += ["", f"| answer check ({counts['answered']} of {counts['questions']} answered) | rate |", "| --- | --- |"]
     lines += [f"| {name} | {value:.3f} |" for name, value in body["answers"].items()]
+    if "triage_counts" in body:
+        lines += ["", "| triage, every labelled question (banners against the blind labels) | count |", "| --- | --- |"]
+        lines += [f"| {name} | {value} |" for name, value in body["triage_counts"].items()]
     if body.get("failures"):
         lines += ["", "<details><summary>Misses</summary>", ""] + [f"- {f}" for f in body["failures"]]
         lines += ["", "</details>"]

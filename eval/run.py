@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from answer import LearnedModels, load_models
 from eval.corpus import run_corpus_suite
-from eval.mediqa import MEDIQA_DIR, index_passages, run_mediqa_suite
+from eval.mediqa import MEDIQA_DIR, index_passages, load_triage_labels, run_mediqa_suite
 from eval.medquad import MEDQUAD_FILE, load_benchmark
 from eval.metrics import recall_curve, retrieval_metrics
 from eval.questions import QUESTIONS_FILE
@@ -82,7 +82,10 @@ def run_eval(
         )
         index = SearchIndex.load(index_dir, embedder=embedder, settings=search)
         logger.info("mediqa suite: consumer questions over judged passages")
-        results |= run_mediqa_suite(index, settings.answer_settings(), models, data_dir=mediqa_dir)
+        labels = load_triage_labels() if mediqa_dir == MEDIQA_DIR else None  # the labels are of the shared dataset
+        results |= run_mediqa_suite(
+            index, settings.answer_settings(), models, data_dir=mediqa_dir, triage_labels=labels
+        )
     for suite in [s for s in suites if s.startswith("medquad")]:
         results[suite] = _run_medquad(
             suite == "medquad-quick", chunker, search, embedder, work_dir, medquad_file, settings.build_settings()

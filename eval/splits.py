@@ -4,6 +4,8 @@
   held out, so the held-out half is stratified by kind and a new batch continues each kind's count.
 - Exported feedback (its own file, e.g. ``eval/data/feedback.jsonl``): a question is held out when a hash of
   its text says so (one in three), so the split does not depend on the order or the day lines were exported.
+- MEDIQA's consumer questions (``../shared``): held out when the SHA-256 of the question's id, read as an
+  integer, is divisible by 3 (declared before any tuning).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def rule_splits(kinds: list[str]) -> list[Split]:
         seen[kind] = seen.get(kind, 0) + 1
         splits.append(split_by_rule(seen[kind]))
     return splits
+
+
+def mediqa_split(question_id: str) -> Split:
+    """A MEDIQA consumer question's split, fixed by its id."""
+    digest = int(hashlib.sha256(question_id.encode("utf-8")).hexdigest(), 16)
+    return "heldout" if digest % HELD_OUT_EVERY == 0 else "tune"
 
 
 def feedback_split(question: str) -> Split:

@@ -145,3 +145,49 @@ def test_the_mediqa_suite_builds_its_index_with_the_configured_sentence_method(
     manifest = read_manifest(version_path(tmp_path / "work" / "index-mediqa"))
     assert manifest.sentence_vectors == method
     assert results["mediqa.all"]["questions"] == len(questions)
+
+
+def test_triage_on_real_messages_counts_banners_against_the_labels(tmp_path: Path) -> None:
+    """Every labelled question is triaged by the product and scored against its label, per split."""
+    from eval.mediqa import index_passages, triage_on_real_messages
+    from settings import AnswerSettings, BuildSettings
+    from tests.index.test_build import SpanFakeEmbedder
+    from tests.service.conftest import rules_only_models
+
+    data = tmp_path / "mediqa"
+    data.mkdir()
+    (data / "corpus.jsonl").write_text(
+        json.dumps({"id": "p-1", "title": "Back pain", "text": "Back pain usually gets better in a few weeks."}) + "\n",
+        encoding="utf-8",
+    )
+    questions = {
+        "q-none": "how long does back pain last?",
+        "q-alarm": "my back hurts and i cant feel my bum when i wipe",
+        "q-urgent": "what is hay fever?",
+    }
+    (data / "queries.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": q}) + "\n" for i, q in questions.items()), encoding="utf-8"
+    )
+    embedder = SpanFakeEmbedder()
+    index_dir = index_passages(
+        tmp_path / "work", embedder=embedder, chunker=ChunkerSettings(), build=BuildSettings(), data_dir=data
+    )
+    index = SearchIndex.load(index_dir, embedder=embedder)
+    labels = {"q-none": "none", "q-alarm": "none", "q-urgent": "urgent"}
+    results = triage_on_real_messages(index, AnswerSettings(), rules_only_models(), data, labels)  # type: ignore[arg-type]
+    counts = results["all"]["triage_counts"]
+    assert counts["false_alarms.none"] == "1/2" and counts["emergency_banners.none"] == "1/2"
+    assert counts["at_level.urgent"] == "0/1" and counts["at_level.emergency"] == "0/0"
+    assert results["all"]["triage"]["at_level.emergency"] is None  # no such question: no rate, not a perfect one
+    assert set(results) == {"tune", "heldout", "all"}
+    with pytest.raises(ValueError, match="without a triage label"):
+        triage_on_real_messages(index, AnswerSettings(), rules_only_models(), data, {"q-none": "none"})
+
+
+def test_every_mediqa_question_has_a_blind_triage_label() -> None:
+    from eval.mediqa import load_triage_labels
+
+    data = require_shared(MEDIQA_DIR)
+    ids = [json.loads(line)["id"] for line in (data / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    labels = load_triage_labels()
+    assert sorted(labels) == sorted(ids) and set(labels.values()) <= {"none", "urgent", "emergency"}
