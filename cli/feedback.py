@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cli import console
 from eval.splits import feedback_split
 from feedback import FeedbackStore, FeedbackUnavailableError, Rating, StoredFeedback, to_question_line
 from settings import get_settings
@@ -27,8 +27,6 @@ feedback_app = typer.Typer(
     help="Review the feedback people gave on answers (POST /v1/feedback), and export it for labelling.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
 
 DbOption = Annotated[
     Path | None,
@@ -50,7 +48,7 @@ UntilOption = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    console.err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -86,7 +84,9 @@ def list_command(
     """
     path, rows = _read(db, rating, since, until, limit)
     if not rows:
-        out.print(Text(f"No feedback in {path} matches." if path.exists() else f"No feedback stored yet ({path})."))
+        console.out.print(
+            Text(f"No feedback in {path} matches." if path.exists() else f"No feedback stored yet ({path}).")
+        )
         return
     table = Table(show_lines=True)
     for column in ("id", "stored (UTC)", "rating", "reason", "question", "comment", "cited articles", "index"):
@@ -102,8 +102,8 @@ def list_command(
             Text(", ".join(row.doc_ids)),
             Text(row.index_version),
         )
-    out.print(table)
-    out.print(Text(f"{len(rows)} shown, newest first, from {path}"))
+    console.out.print(table)
+    console.out.print(Text(f"{len(rows)} shown, newest first, from {path}"))
 
 
 @feedback_app.command("export")
@@ -142,4 +142,4 @@ def export_command(
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             _fail(f"cannot write {output}: {exc.strerror or exc}")
-    err.print(Text(f"{len(rows)} feedback lines exported" + (f" to {output}" if output else "")))
+    console.err.print(Text(f"{len(rows)} feedback lines exported" + (f" to {output}" if output else "")))

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from answer import LearnedModels
+from cli import console
 from cli.feedback import feedback_app
 from index import (
     SEARCH_MODES,
@@ -56,8 +56,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(feedback_app)
-out = Console()
-err = Console(stderr=True)
 
 # The errors a user can cause and fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -94,7 +92,7 @@ class SuiteChoice(StrEnum):
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -111,6 +109,7 @@ def _settings(index: Path | None, model: str | None) -> Settings:
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
 ) -> None:
+    console.fresh()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -180,7 +179,7 @@ def ingest_command(
         _fail(str(exc))
     report = result.build
     if report.published:
-        out.print(
+        console.out.print(
             f"Published index version [bold]{report.version}[/] in {settings.index_dir}: "
             f"{report.documents} documents, {report.chunks} chunks, {report.sentences} sentences "
             f"({len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed; "
@@ -189,21 +188,23 @@ def ingest_command(
             highlight=False,
         )
     else:
-        out.print(
+        console.out.print(
             f"Index version [bold]{report.version}[/] in {settings.index_dir} is up to date "
             f"({report.documents} documents, {report.chunks} chunks); nothing to embed.",
             highlight=False,
         )
     if result.skipped:
-        err.print(f"[yellow]Skipped {len(result.skipped)} bad source(s):[/]", highlight=False)
+        console.err.print(f"[yellow]Skipped {len(result.skipped)} bad source(s):[/]", highlight=False)
         for problem in result.skipped:
-            err.print(f"  - {problem}", highlight=False, soft_wrap=True)
+            console.err.print(f"  - {problem}", highlight=False, soft_wrap=True)
     if result.ignored:
-        err.print(f"Ignored {len(result.ignored)} file(s) of other types (e.g. {result.ignored[0]}).", highlight=False)
+        console.err.print(
+            f"Ignored {len(result.ignored)} file(s) of other types (e.g. {result.ignored[0]}).", highlight=False
+        )
     if result.flagged:
         from cli.render import print_flagged
 
-        print_flagged(err, result.flagged)
+        print_flagged(console.err, result.flagged)
     _prepare_models(settings, embedder)
 
 
@@ -224,7 +225,7 @@ def _prepare_models(settings: Settings, embedder: Embedder) -> None:
             catalogue_path=settings.redflag_catalogue,
         )
     except (ArtifactError, RedFlagCatalogueError, OSError, ValueError) as exc:
-        err.print(
+        console.err.print(
             f"[yellow]warning:[/] the service will not be ready: the learned models cannot be loaded: {exc}",
             highlight=False,
             soft_wrap=True,
@@ -260,10 +261,10 @@ def search_command(
     except USER_ERRORS as exc:
         _fail(str(exc))
     if as_json:
-        out.print_json(json.dumps({"version": search_index.version, "hits": [asdict(h) for h in hits]}))
+        console.out.print_json(json.dumps({"version": search_index.version, "hits": [asdict(h) for h in hits]}))
         return
     if not hits:
-        out.print("No passage matches that query.")
+        console.out.print("No passage matches that query.")
         return
     table = Table(title=f"{len(hits)} passages for {query!r} ({mode}, index {search_index.version})", show_lines=True)
     for column in ("#", "score", "article", "passage"):
@@ -272,7 +273,7 @@ def search_command(
         source = f"{hit.title}\n[dim]{hit.url or hit.doc_id}[/]" + (f"\n[dim]§ {hit.section}[/]" if hit.section else "")
         passage = hit.text if len(hit.text) <= 400 else hit.text[:400].rsplit(" ", 1)[0] + " …"
         table.add_row(str(hit.rank), f"{hit.score:.4f}", source, passage)
-    out.print(table)
+    console.out.print(table)
 
 
 def _load_index(settings: Settings) -> SearchIndex:
@@ -391,11 +392,11 @@ def ask_command(
         k=k,
     )
     if as_json:
-        out.print_json(json.dumps(answer_to_dict(answer)))
+        console.out.print_json(json.dumps(answer_to_dict(answer)))
         return
     from cli.render import print_answer
 
-    print_answer(out, answer)
+    print_answer(console.out, answer)
 
 
 @app.command("calibrate")
@@ -424,8 +425,8 @@ def calibrate_command(
     chosen = result.model
     configured = models.abstention.threshold if settings.abstain_threshold is None else settings.abstain_threshold
     terms = " ".join(f"{w:+.3f}*{name}" for name, w in zip(chosen.features, chosen.weights, strict=True))
-    out.print("\n".join(result.table()), highlight=False)
-    out.print(
+    console.out.print("\n".join(result.table()), highlight=False)
+    console.out.print(
         f"\nCalibrated on {result.questions} tuning questions (index {search_index.version}; "
         "requests declined by rule (instructions, medicine doses) left out):\n"
         f"  confidence = sigmoid({chosen.bias:+.3f} {terms})\n"
@@ -437,7 +438,7 @@ def calibrate_command(
     if write:
         path = settings.models_dir / ABSTENTION_FILE
         write_artifact(path, chosen.to_json())
-        out.print(f"Wrote {path}", highlight=False)
+        console.out.print(f"Wrote {path}", highlight=False)
 
 
 @app.command("eval")
@@ -514,15 +515,15 @@ def eval_command(
     shutil.copytree(run_dir, latest)
     from cli.render import print_eval_summary
 
-    print_eval_summary(out, results)
-    out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
+    print_eval_summary(console.out, results)
+    console.out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
     if failures:
-        err.print("[bold red]Gate failed:[/]", highlight=False)
+        console.err.print("[bold red]Gate failed:[/]", highlight=False)
         for failure in failures:
-            err.print(f"  - {failure}", highlight=False)
+            console.err.print(f"  - {failure}", highlight=False)
         raise typer.Exit(1)
     if bounds is not None:
-        out.print("Gate passed.", highlight=False)
+        console.out.print("Gate passed.", highlight=False)
 
 
 @app.command("sweep")
@@ -572,7 +573,7 @@ def sweep_command(
         _fail(str(exc))
     from cli.render import print_sweep
 
-    print_sweep(out, table)
+    print_sweep(console.out, table)
 
 
 def _counts(text: str, option: str) -> tuple[int, ...]:
@@ -769,11 +770,11 @@ def _print_bench(results: dict[str, Any], out_dir: Path, write_report: Callable[
     shutil.rmtree(latest, ignore_errors=True)
     shutil.copytree(run_dir, latest)
     for line in summary_lines(results):
-        out.print(line, highlight=False)
-    out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
+        console.out.print(line, highlight=False)
+    console.out.print(f"\nReport: {report}  (also {latest / 'report.md'})", highlight=False)
     problems = error_lines(results)
     if problems:
-        err.print("[bold red]Requests failed during the benchmark:[/]", highlight=False)
+        console.err.print("[bold red]Requests failed during the benchmark:[/]", highlight=False)
         for problem in problems:
-            err.print(f"  - {problem}", highlight=False)
+            console.err.print(f"  - {problem}", highlight=False)
         raise typer.Exit(1)

@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 bash scripts/lint.sh
-.venv/bin/python -m pytest "$@"
+# One worker per core, at most four (each loads the model): half the suite waits on servers, browsers and
+# subprocesses. A module's tests stay on one worker, so its fixtures are built once. HEALTHQA_TEST_WORKERS=0
+# runs them in this process.
+workers=${HEALTHQA_TEST_WORKERS:-$(.venv/bin/python -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}
+.venv/bin/python -m pytest -n "$workers" --dist loadscope "$@"
 [ "$#" -eq 0 ] || exit 0
 
 # The eval gate (eval/thresholds.toml): the corpus suite, and the MedQuAD quick benchmark and the

@@ -96,7 +96,7 @@ def test_thumbs_down_with_reason_and_comment_is_stored_once(page: Page, ui_url: 
     wait_for_answers(page, 1)
     down = page.get_by_role("button", name="Not helpful")
     notice = page.get_by_text("If you send feedback, your question is stored with it")
-    assert notice.is_visible()
+    notice.wait_for(timeout=ANSWER_TIMEOUT_MS)  # it is drawn after the answer, in the same run
     # The notice stands beside the buttons: both positions read in one script, so the chat's own scrolling
     # while the answer finishes rendering cannot move one between two reads.
     gap = page.evaluate(
