@@ -25,6 +25,7 @@ CORPUS = ROOT / "corpus" / "articles"
 SHARED = ROOT.parent / "shared"
 MEDQUAD = SHARED / "datasets" / "medquad" / "medquad.jsonl.gz"
 SEED = SHARED / "seeds" / "joint-pain-after-working-out.txt"
+MEDQUAD_SLICE = 80  # records: real answers of every length, enough for the 30 questions the slice test asks
 
 
 class FakeEmbedder:
@@ -60,6 +61,12 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (in their modules' order): spread over workers, the long ones then never run alone at the
+    end while the other workers wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -141,12 +148,12 @@ def require_shared(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def medquad_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 150 MedQuAD records as a .jsonl.gz of their own."""
+    """The first ``MEDQUAD_SLICE`` MedQuAD records as a .jsonl.gz of their own."""
     source = require_shared(MEDQUAD)
     target = tmp_path_factory.mktemp("medquad") / "medquad-slice.jsonl.gz"
     with gzip.open(source, "rt", encoding="utf-8") as reader, gzip.open(target, "wt", encoding="utf-8") as writer:
         for number, line in enumerate(reader):
-            if number == 150:
+            if number == MEDQUAD_SLICE:
                 break
             writer.write(line)
     return target

@@ -10,7 +10,7 @@ import pytest
 
 from index import SearchIndex
 from ingest import ingest, load_sources
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, MEDQUAD_SLICE
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_each_article_is_found_by_its_own_title(corpus_index: Path, embedder) ->
 
 def test_medquad_slice_ingests_and_answers_its_own_questions(tmp_path: Path, medquad_slice: Path, embedder) -> None:
     result = ingest([medquad_slice], index_dir=tmp_path, embedder=embedder, progress=False)
-    assert result.skipped == [] and result.build.documents == 150
+    assert result.skipped == [] and result.build.documents == MEDQUAD_SLICE
     index = SearchIndex.load(tmp_path, embedder=embedder)
     db = index._db()
     assert db.execute("SELECT MAX(n_tokens) FROM chunks").fetchone()[0] <= 192
