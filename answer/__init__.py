@@ -15,6 +15,7 @@ from answer.answer_id import (
     answer_secret,
     parse_answer_id,
 )
+from answer.cache import AnswerCache
 from answer.messages import GENERAL_DISCLAIMER, NO_DOSES, NOT_A_QUESTION, NOT_COVERED
 from answer.models import (
     ABSTENTION_FILE,
@@ -32,6 +33,7 @@ from answer.selection import asks_for_content
 from answer.types import Answer, AnswerSentence, ArticleRef, Citation, Safety, SourceSafety, answer_to_dict
 
 __all__ = [
+    "AnswerCache",
     "MAX_ANSWER_ID_CHARS",
     "MAX_CHUNK_ID_CHARS",
     "MAX_CITED_CHUNKS",

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from answer import LearnedModels
+from answer import AnswerCache, LearnedModels
 from feedback import FeedbackStore
 from index import SearchIndex
 from service.errors import ServiceError
@@ -71,6 +71,15 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_answer_cache(request: Request) -> AnswerCache | None:
+    """The answer cache, or None when HEALTHQA_ANSWER_CACHE=0."""
+    cache: AnswerCache | None = request.app.state.answer_cache
+    return cache
+
+
+AnswerCacheDep = Annotated[AnswerCache | None, Depends(get_answer_cache)]
 
 
 async def get_feedback_store(request: Request) -> FeedbackStore:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from answer import ArtifactError, LearnedModels, answer_secret, load_models
+from answer import AnswerCache, ArtifactError, LearnedModels, answer_secret, load_models
 from feedback import FeedbackStore
 from index import BatchingEmbedder, Embedder, ModelNotFoundError, current_signature, open_embedder, set_search_threads
 from service.errors import install_error_handlers
@@ -128,6 +128,11 @@ def create_app(
     app.state.models, app.state.models_problem = None, "the service is starting"
     app.state.answer_secret = secrets.token_bytes(32)  # replaced at start by the deployment's
     app.state.feedback = FeedbackStore(settings.feedback_db)
+    app.state.answer_cache = (
+        AnswerCache(max_entries=settings.answer_cache, max_bytes=int(settings.answer_cache_mb * 2**20))
+        if settings.answer_cache
+        else None
+    )
 
     async def configured_settings() -> Settings:  # async: no thread-pool hop per request
         return settings

@@ -51,6 +51,10 @@ class Metrics:
             registry=self.registry,
         )
         self.reloads = Counter("healthqa_index_reloads_total", "Index reloads", ["result"], registry=self.registry)
+        cache = Counter(
+            "healthqa_answer_cache_total", "Questions looked up in the answer cache", ["result"], registry=self.registry
+        )
+        self.cache_hits, self.cache_misses = cache.labels("hit"), cache.labels("miss")
         self.shed = Counter(
             "healthqa_shed_total",
             "Requests refused or cut short to protect the service (rate_limited, overloaded, timeout)",

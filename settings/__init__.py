@@ -174,6 +174,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the API listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
     max_question_chars: int = Field(1000, ge=1, le=100_000, description="Longest question accepted.")
+    answer_cache: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Answers to repeated questions kept in memory, keyed by question, k and index version (an LRU "
+        "emptied on every index reload); 0 turns the cache off.",
+    )
+    answer_cache_mb: float = Field(32.0, gt=0, le=4096, description="Most memory the answer cache takes, in MB.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted (413 beyond).")
 
     # Limits (service/limits.py): per-client rate, concurrent work, time

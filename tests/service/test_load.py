@@ -114,6 +114,7 @@ def p99(outcomes: list[Outcome]) -> float:
 def test_sustained_load_has_no_errors_and_flat_memory(corpus_index: Path, tmp_path: Path) -> None:
     # Generous limits: this is about the server holding up, not about shedding (the next test).
     settings = {"rate_limit": "1000000/minute", "max_queue": 1000, "queue_wait_s": 60, "request_timeout_s": 60}
+    settings["answer_cache"] = 0  # the same few questions over and over: the pipeline under load, not the cache
     with running_api(corpus_index, tmp_path / "server.log", **settings) as (url, server):
         warm_up = asyncio.run(drive(url, requests=400, deadline_s=30))
         alone = asyncio.run(drive(url, requests=100, deadline_s=30, concurrency=1))
@@ -135,7 +136,13 @@ def test_sustained_load_has_no_errors_and_flat_memory(corpus_index: Path, tmp_pa
 
 
 def test_overload_sheds_with_503_and_429_only(corpus_index: Path, tmp_path: Path) -> None:
-    settings = {"rate_limit": "300/minute", "max_concurrent": 2, "max_queue": 2, "queue_wait_s": 0.05}
+    settings = {
+        "rate_limit": "300/minute",
+        "max_concurrent": 2,
+        "max_queue": 2,
+        "queue_wait_s": 0.05,
+        "answer_cache": 0,
+    }
     with running_api(corpus_index, tmp_path / "server.log", **settings) as (url, _):
 
         async def crowd_and_probes() -> tuple[list[Outcome], list[int]]:
