@@ -77,14 +77,19 @@ def _literal_runs(pattern: str) -> list[str]:
     return runs
 
 
+def _held_out_only_stems(known: str) -> list[set[str]]:
+    """Per held-out question, the stems of its words that occur nowhere in ``known``."""
+    seen = _stems(known)
+    return [_stems(normalise(q.question)) - seen for q in load_questions(split="heldout")]
+
+
 def held_out_words_in_patterns(
     catalogue: RedFlagCatalogue, *, known: str, least: int = 2
 ) -> list[tuple[str, list[str]]]:
     """``(rule id, words)`` where one rule's patterns hold ``least`` or more words of one held-out question that
     occur nowhere in ``known`` (the tuning questions, the catalogue's phrases and the articles): a pattern that
     could only have been written from that question's wording."""
-    seen = _stems(known)
-    held_out_only = [_stems(normalise(q.question)) - seen for q in load_questions(split="heldout")]
+    held_out_only = _held_out_only_stems(known)
     found = []
     for rule in catalogue.rules:
         parts = [part for pattern in rule.patterns for part in pattern] + list(rule.unless or ())
@@ -99,8 +104,7 @@ def held_out_words_in_patterns(
 def held_out_paraphrases(phrases: Iterable[str], *, known: str, least: int = 3) -> list[tuple[str, list[str]]]:
     """``(phrase, words)`` where a phrase shares ``least`` or more of one held-out question's rarest words (those
     nowhere in ``known``): a paraphrase of it, however reworded around them."""
-    seen = _stems(known)
-    held_out_only = [_stems(normalise(q.question)) - seen for q in load_questions(split="heldout")]
+    held_out_only = _held_out_only_stems(known)
     found = []
     for phrase in phrases:
         words = _stems(normalise(phrase))
