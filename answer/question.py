@@ -11,8 +11,13 @@ class QuestionError(ValueError):
     """A question that cannot be asked: empty, or over the length limit."""
 
 
-def clean_question(value: str, *, field: str = "question", limit: int = 1000) -> str:
+def clean_question(value: str, *, limit: int, field: str = "question") -> str:
     """Normalise a user's text: NFC, no control or invisible characters, no lone surrogates.
+
+    Args:
+        value: The text as sent.
+        limit: The most characters accepted (``Settings.max_question_chars``).
+        field: Its name in an error message.
 
     Raises:
         QuestionError: when it is empty or longer than ``limit`` characters.

@@ -173,7 +173,12 @@ class Settings(BaseSettings):
     # HTTP service
     host: str = Field("127.0.0.1", description="Interface the API listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
-    max_question_chars: int = Field(1000, ge=1, le=100_000, description="Longest question accepted.")
+    max_question_chars: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="Longest question accepted (real messages often tell a long story around a short question).",
+    )
     answer_cache: int = Field(
         1000,
         ge=0,
@@ -182,7 +187,12 @@ class Settings(BaseSettings):
         "emptied on every index reload); 0 turns the cache off.",
     )
     answer_cache_mb: float = Field(32.0, gt=0, le=4096, description="Most memory the answer cache takes, in MB.")
-    max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted (413 beyond).")
+    max_body_bytes: int = Field(
+        65_536,
+        ge=256,
+        # 5,000 emoji sent JSON-escaped (\ud83d\ude2d) take 60,000 bytes.
+        description="Largest request body accepted (413 beyond); it must hold the longest question, JSON-escaped.",
+    )
 
     # Limits (service/limits.py): per-client rate, concurrent work, time
     rate_limit: str | None = Field(

@@ -31,6 +31,8 @@ from tests.editor_note import write_note_articles
 from tests.mounts import fill_leaving, mounted_tmpfs, read_only
 from tests.service.conftest import make_client
 
+LIMIT = Settings.model_fields["max_question_chars"].default
+
 slow = pytest.mark.slow
 KNEE_QUESTION = "is it normal for my knees to ache after the gym?"
 HOSTILE_COMMENT = "[bold red]x[/bold red] <script>alert(1)</script> \x1b[2J **bold** $(rm -rf /)"
@@ -233,7 +235,10 @@ def test_feedback_on_an_answer_is_stored_with_its_question_and_cited_passages(fe
         ({"question": "q", "rating": "down", "comment": "x" * 1001, "index_version": "v000001", "chunk_ids": []},
          "comment"),
         ({"question": "   ", "rating": "up", "index_version": "v000001", "chunk_ids": []}, "question"),
-        ({"question": "q" * 1001, "rating": "up", "index_version": "v000001", "chunk_ids": []}, "the limit is 1000"),
+        (
+            {"question": "q" * (LIMIT + 1), "rating": "up", "index_version": "v000001", "chunk_ids": []},
+            f"the limit is {LIMIT}",
+        ),
         ({"question": "q", "rating": "up", "index_version": "../etc", "chunk_ids": []}, "index_version"),
         ({"question": "q", "rating": "up", "index_version": "v000001", "chunk_ids": ["a#1"] * 21}, "chunk_ids"),
         ({"question": "q", "rating": "up", "index_version": "v000001", "chunk_ids": [], "user": "me"}, "user"),
@@ -262,7 +267,7 @@ def test_unknown_or_mismatched_answer_ids_get_404_and_409(feedback_client: TestC
 @slow
 def test_feedback_bodies_over_the_cap_get_413(feedback_client: TestClient) -> None:
     response = feedback_client.post(
-        "/v1/feedback", content=json.dumps({"question": "q", "comment": "x" * 20_000, "rating": "up"}),
+        "/v1/feedback", content=json.dumps({"question": "q", "comment": "x" * (Settings.model_fields["max_body_bytes"].default + 1), "rating": "up"}),
         headers={"content-type": "application/json"},
     )  # fmt: skip
     assert_error(response, 413, "payload_too_large")
