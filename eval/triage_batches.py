@@ -29,10 +29,11 @@ from pathlib import Path
 
 from eval.answers import LEVEL_ORDER
 from eval.questions import BATCHES, QUESTIONS_FILE, LabelledQuestion, batch_of, load_questions
-from triage import detect_red_flags, load_catalogue
+from triage import RedFlag, detect_red_flags, load_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
 Detector = Callable[[str], Sequence[str]]  # a question -> the levels of the flags it raises
+FlagDetector = Callable[[str], Sequence[RedFlag]]
 
 
 def batch_rows(questions: Sequence[LabelledQuestion], detect: Detector) -> list[str]:
@@ -80,12 +81,9 @@ def _counts(questions: Sequence[LabelledQuestion], detect: Detector) -> list[str
     ]
 
 
-def detector_at(revision: str | None, texts: Sequence[str] = ()) -> Detector:
-    """The rules of the working tree, or of ``revision`` run on ``texts`` (its whole tree as git has it, in a
-    child process, so a commit from before a package move runs as it was)."""
-    if revision is None:
-        catalogue = load_catalogue()
-        return lambda question: [flag.level for flag in detect_red_flags(question, catalogue)]
+def detector_at(revision: str, texts: Sequence[str]) -> Detector:
+    """The rules of ``revision`` run on ``texts`` (its whole tree as git has it, in a child process, so a commit
+    from before a package move runs as it was)."""
     tree = Path(tempfile.mkdtemp(prefix="healthqa-at-"))
     try:
         archive = subprocess.run(["git", "archive", revision], cwd=REPO, check=True, capture_output=True).stdout
@@ -127,14 +125,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rules-only", action="store_true", help="leave the learned backstop out")
     args = parser.parse_args(argv)
     questions = load_questions(args.questions)
-    detect = detector_at(args.detector_at, [q.question for q in questions])
-    if not (args.rules_only or args.detector_at):
-        detect = with_backstop(detect, [q.question for q in questions])
+    texts = [q.question for q in questions]
+    if args.detector_at:
+        detect = detector_at(args.detector_at, texts)
+    else:
+        flags = shipped_detector(texts, backstop=not args.rules_only)
+        detect = lambda question: [flag.level for flag in flags(question)]  # noqa: E731
     sys.stdout.write("\n".join(batch_rows(questions, detect)) + "\n")
 
 
-def with_backstop(rules: Detector, texts: Sequence[str]) -> Detector:
-    """The rules, then the shipped backstop for a question they leave unflagged (vectors embedded up front)."""
+def shipped_detector(texts: Sequence[str], *, backstop: bool = True) -> FlagDetector:
+    """The shipped rules and, unless ``backstop`` is False, the learned backstop for a question they leave
+    unflagged, as in ``/v1/ask`` (the vectors of ``texts`` are embedded up front)."""
+    catalogue = load_catalogue()
+
+    def rules(question: str) -> Sequence[RedFlag]:
+        return detect_red_flags(question, catalogue)
+
+    if not backstop:
+        return rules
     from answer import load_models
     from index import open_embedder
     from settings import Settings
@@ -149,11 +158,8 @@ def with_backstop(rules: Detector, texts: Sequence[str]) -> Detector:
         catalogue_path=settings.redflag_catalogue,
     ).triage
 
-    def detect(question: str) -> Sequence[str]:
-        levels = rules(question)
-        if levels:
-            return levels
-        return [flag.level for flag in triage.learned(vectors[question], model=embedder.fingerprint)]
+    def detect(question: str) -> Sequence[RedFlag]:
+        return rules(question) or triage.learned(vectors[question], model=embedder.fingerprint)
 
     return detect
 

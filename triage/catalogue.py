@@ -51,6 +51,7 @@ class RedFlagRule:
 
     id: str
     level: Level
+    families: tuple[str, ...]  # ids of the catalogue's ``families``: the conditions the rule's signs point to
     message: str
     source: str
     patterns: tuple[tuple[re.Pattern[str], ...], ...]
@@ -63,18 +64,19 @@ class RedFlagRule:
 
 @dataclass(frozen=True)
 class RedFlagCatalogue:
-    """The loaded catalogue: its schema version, its rules in file order, and ``similar``: per level, the flag the
-    learned backstop raises (``triage/backstop.py``) when a question reads like a warning sign that no rule
-    matched."""
+    """The loaded catalogue: its schema version, its warning-sign families (id -> the condition's name), its rules
+    in file order, and ``similar``: per level, the flag the learned backstop raises (``triage/backstop.py``) when
+    a question reads like a warning sign that no rule matched."""
 
     version: int
+    families: Mapping[str, str]
     rules: tuple[RedFlagRule, ...]
     similar: Mapping[Level, RedFlag] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- loading
 
-_RULE_REQUIRED: Final = ("id", "level", "message", "source", "patterns", "test_phrases")
+_RULE_REQUIRED: Final = ("id", "level", "family", "message", "source", "patterns", "test_phrases")
 _RULE_OPTIONAL: Final = ("negative_phrases", "history", "others", "unless")
 _RULE_ID: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TERM_NAME: Final = re.compile(r"[a-z_]+")
@@ -101,24 +103,25 @@ def load_catalogue(path: Path | None = None) -> RedFlagCatalogue:
         raise RedFlagCatalogueError(f"{path}: not valid YAML: {exc}") from exc
     where = str(path)
     data = _mapping(raw, where)
-    _check_keys(data, required=("version", "rules"), optional=("terms", "similar"), where=where)
+    _check_keys(data, required=("version", "families", "rules"), optional=("terms", "similar"), where=where)
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RedFlagCatalogueError(f"{where}: version must be a positive integer, got {version!r}")
+    families = _parse_families(data["families"], where)
     terms = _parse_terms(data.get("terms", {}), where)
     items = data["rules"]
     if not isinstance(items, list) or not items:
         raise RedFlagCatalogueError(f"{where}: rules must be a non-empty list, got {items!r}")
     rules: list[RedFlagRule] = []
     for index, item in enumerate(items):
-        rule = _parse_rule(item, where=where, index=index, terms=terms)
+        rule = _parse_rule(item, where=where, index=index, terms=terms, families=families)
         if any(seen.id == rule.id for seen in rules):
             raise RedFlagCatalogueError(f"{where}: rule {rule.id!r}: id is used by more than one rule")
         rules.append(rule)
     similar = _parse_similar(data.get("similar", {}), where)
     if any(rule.id == flag.rule for rule in rules for flag in similar.values()):
         raise RedFlagCatalogueError(f"{where}: similar: an id is also a rule's id")
-    return RedFlagCatalogue(version=version, rules=_most_selective_first(rules), similar=similar)
+    return RedFlagCatalogue(version=version, families=families, rules=_most_selective_first(rules), similar=similar)
 
 
 def _most_selective_first(rules: list[RedFlagRule]) -> tuple[RedFlagRule, ...]:
@@ -163,7 +166,22 @@ def _parse_similar(raw: object, where: str) -> dict[Level, RedFlag]:
     return similar
 
 
-def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str]) -> RedFlagRule:
+def _parse_families(raw: object, where: str) -> dict[str, str]:
+    """``families: {id: the condition's name}``."""
+    families: dict[str, str] = {}
+    for family_id, title in _mapping(raw, f"{where}: families").items():
+        label = f"{where}: families.{family_id}"
+        if not _RULE_ID.fullmatch(family_id):
+            raise RedFlagCatalogueError(f"{label}: must be lowercase words joined by hyphens")
+        families[family_id] = _text(title, label)
+    if not families:
+        raise RedFlagCatalogueError(f"{where}: families must name at least one family")
+    return families
+
+
+def _parse_rule(
+    item: object, *, where: str, index: int, terms: Mapping[str, str], families: Mapping[str, str]
+) -> RedFlagRule:
     label = f"{where}: rules[{index}]"
     data = _mapping(item, label)
     rule_id = data.get("id")
@@ -174,6 +192,11 @@ def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str
     level = data["level"]
     if level not in LEVELS:
         raise RedFlagCatalogueError(f"{label}: level must be one of {', '.join(LEVELS)}, got {level!r}")
+    named = data["family"] if isinstance(data["family"], list) else [data["family"]]
+    if not named or any(family not in families for family in named):
+        raise RedFlagCatalogueError(
+            f"{label}: family must be one of the catalogue's families, or a list of them, got {data['family']!r}"
+        )
     source = _text(data["source"], f"{label}: source")
     if not source.startswith("https://"):
         raise RedFlagCatalogueError(f"{label}: source must be an https:// address, got {source!r}")
@@ -184,6 +207,7 @@ def _parse_rule(item: object, *, where: str, index: int, terms: Mapping[str, str
     return RedFlagRule(
         id=rule_id,
         level=level,
+        families=tuple(str(family) for family in named),
         message=_text(data["message"], f"{label}: message"),
         source=source,
         patterns=_parse_patterns(data["patterns"], terms, f"{label}: patterns"),

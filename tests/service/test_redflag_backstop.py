@@ -32,9 +32,11 @@ SIMILAR = {
     "emergency": {"id": "possible-emergency-sign", "message": "Call now.", "source": "https://www.nhs.uk/a"},
     "urgent": {"id": "possible-urgent-sign", "message": "Get help today.", "source": "https://www.nhs.uk/b"},
 }
+FAMILIES = {"spinal-infection": "an infection in the spine"}
 RULE = {
     "id": "fever-with-back-pain",
     "level": "urgent",
+    "family": "spinal-infection",
     "message": "Fever with back pain needs checking today.",
     "source": "https://www.nhs.uk/conditions/back-pain/",
     "patterns": [{"all": ["fever", "back"]}],
@@ -68,7 +70,9 @@ def backstop(model: str = "m1", *, margin: NeighbourMargin | None = None) -> Red
 
 def catalogue(tmp_path: Path, *, similar: object = SIMILAR) -> RedFlagCatalogue:
     path = tmp_path / "catalogue.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "similar": similar, "rules": [RULE]}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"version": 1, "families": FAMILIES, "similar": similar, "rules": [RULE]}), encoding="utf-8"
+    )
     return load_catalogue(path)
 
 

@@ -13,8 +13,8 @@ import yaml
 
 from index.embedding import Vectors
 from tests.conftest import FakeEmbedder
+from tests.service.test_redflag_backstop import FAMILIES, SIMILAR
 from tests.service.test_redflag_backstop import RULE as BACKSTOP_RULE
-from tests.service.test_redflag_backstop import SIMILAR
 from triage import (
     BackstopMismatchError,
     BackstopParameters,
@@ -53,7 +53,9 @@ def write_texts(
 ) -> tuple[Path, Path]:
     """A catalogue and a labelled questions file, as in git."""
     catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(yaml.safe_dump({"version": 1, "similar": SIMILAR, "rules": [RULE]}), encoding="utf-8")
+    catalogue.write_text(
+        yaml.safe_dump({"version": 1, "families": FAMILIES, "similar": SIMILAR, "rules": [RULE]}), encoding="utf-8"
+    )
     lines: list[dict[str, object]] = [
         {
             "id": i,

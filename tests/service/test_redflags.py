@@ -51,6 +51,7 @@ def test_default_catalogue_loads_with_rules_at_both_levels() -> None:
 GOOD_RULE: dict[str, object] = {
     "id": "fever-with-back-pain",
     "level": "urgent",
+    "family": "spinal-infection",
     "message": "Get same-day care.",
     "source": "https://www.nhs.uk/conditions/back-pain/",
     "patterns": ["\\bfever\\b"],
@@ -60,7 +61,8 @@ GOOD_RULE: dict[str, object] = {
 
 def write_catalogue(tmp_path: Path, *rules: Mapping[str, object], **top: object) -> Path:
     path = tmp_path / "redflags.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "rules": list(rules), **top}), encoding="utf-8")
+    families = {"spinal-infection": "an infection in the spine"}
+    path.write_text(yaml.safe_dump({"version": 1, "families": families, "rules": list(rules), **top}), encoding="utf-8")
     return path
 
 
@@ -100,6 +102,11 @@ def test_the_rarest_part_of_a_pattern_is_tried_first_and_the_answer_is_the_same(
         ({"history": "yes"}, r"rule 'fever-with-back-pain': history must be true or false"),
         ({"others": 1}, r"rule 'fever-with-back-pain': others must be true or false"),
         ({"id": "Fever With Back Pain"}, r"rules\[0\]: id must be kebab-case"),
+        (
+            {"family": "spine"},
+            r"rule 'fever-with-back-pain': family must be one of the catalogue's families, or a list",
+        ),
+        ({"family": []}, r"rule 'fever-with-back-pain': family must be one of the catalogue's families, or a list"),
     ],
 )
 def test_schema_errors_name_the_rule_and_field(tmp_path: Path, change: dict[str, object], expected: str) -> None:
@@ -121,9 +128,11 @@ def test_schema_errors_are_value_errors(tmp_path: Path) -> None:
     [
         ("version: 1\nrules: [", r"not valid YAML"),
         ("- just a list", r"must be a mapping"),
-        ("version: 0\nrules: []", r"version must be a positive integer, got 0"),
-        ("version: 1\nrules: []", r"rules must be a non-empty list"),
-        ("version: 1\nrules: [1]\nextra: 2", r"unknown field 'extra'"),
+        ("version: 0\nfamilies: {a: b}\nrules: []", r"version must be a positive integer, got 0"),
+        ("version: 1\nrules: [1]", r"missing field 'families'"),
+        ("version: 1\nfamilies: {}\nrules: [1]", r"families must name at least one family"),
+        ("version: 1\nfamilies: {a: b}\nrules: []", r"rules must be a non-empty list"),
+        ("version: 1\nfamilies: {a: b}\nrules: [1]\nextra: 2", r"unknown field 'extra'"),
     ],
 )
 def test_top_level_schema_errors(tmp_path: Path, text: str, expected: str) -> None:
@@ -490,22 +499,17 @@ def test_new_wordings_are_recognised_at_their_level(question: str, level: str) -
 
 def test_unless_must_be_a_list_of_regexes(tmp_path: Path) -> None:
     rule = {
-        "id": "r",
-        "level": "urgent",
-        "message": "m",
-        "source": "https://example.org",
+        **GOOD_RULE,
         "patterns": ["x+y"],
         "test_phrases": ["xy"] * 4,
         "unless": "not a list",
     }
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "rules": [rule]}), encoding="utf-8")
+    path = write_catalogue(tmp_path, rule)
     with pytest.raises(RedFlagCatalogueError, match="unless: must be a list"):
         load_catalogue(path)
     rule["unless"] = ["\\bafter\\b"]
-    path.write_text(yaml.safe_dump({"version": 1, "rules": [rule]}), encoding="utf-8")
-    catalogue = load_catalogue(path)
-    assert rules_for("xy", catalogue) == ["r"] and rules_for("xy after the gym", catalogue) == []
+    catalogue = load_catalogue(write_catalogue(tmp_path, rule))
+    assert rules_for("xy", catalogue) == ["fever-with-back-pain"] and rules_for("xy after the gym", catalogue) == []
 
 
 def _string_literals(path: Path) -> list[str]:
