@@ -48,6 +48,18 @@ def _benchmark_lines(n_records: int) -> list[int]:
     return random.Random(0).sample(range(n_records), FULL_QUERIES)
 
 
+def _tuning_lines(n_records: int, benchmark: list[int]) -> list[int]:
+    taken = set(benchmark)
+    return random.Random(7).sample([line for line in range(n_records) if line not in taken], TUNING_QUERIES)
+
+
+def question_lines_in_use(n_records: int) -> set[int]:
+    """The lines whose questions the retrieval benchmark asks or its tuning draw chooses settings on: other
+    uses of MedQuAD questions (triage negatives) keep away from them."""
+    benchmark = _benchmark_lines(n_records)
+    return set(benchmark) | set(_tuning_lines(n_records, benchmark))
+
+
 def load_benchmark(path: Path = MEDQUAD_FILE, *, quick: bool = False, tuning: bool = False) -> Benchmark:
     """Documents, queries and relevance judgements of the full or the quick benchmark.
 
@@ -74,8 +86,7 @@ def load_benchmark(path: Path = MEDQUAD_FILE, *, quick: bool = False, tuning: bo
     if tuning:
         if quick:
             raise ValueError("the tuning draw runs over the full index; it has no quick variant")
-        taken = set(sample)
-        sample = random.Random(7).sample([line for line in range(len(records)) if line not in taken], TUNING_QUERIES)
+        sample = _tuning_lines(len(records), sample)
     elif quick:
         sample = sample[:QUICK_QUERIES]
     queries = {f"q{line:05d}": " ".join(records[line]["question"].split()) for line in sample}
