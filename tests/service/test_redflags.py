@@ -497,6 +497,71 @@ def test_new_wordings_are_recognised_at_their_level(question: str, level: str) -
     assert flags and flags[0].level == level, flags
 
 
+# ---------------------------------------------------------------------------------------------- the criteria's context
+# Messages from the triage issue (written by people outside the team): each rule must see the context its criterion
+# names. The ones marked xfail are known gaps, strict so that a fix shows: the criterion-based rules must make
+# them pass.
+
+CRITERIA_CASES = [
+    # An erection problem needs a word for one: "cant get up out of bed" is about the back.
+    pytest.param("my back is so bad i cant get up out of bed", None, id="getting-up-is-not-sexual"),
+    # NHS: weakness in both legs with back pain; a heavy lift the day before does not explain it away.
+    pytest.param(
+        "my legs have gone weak since heavy deadlifts yesterday and my lower back is agony", "emergency", id="both-legs"
+    ),
+    pytest.param(
+        "my back suddenly went while deadlifting, the pain is horrible",
+        None,
+        id="aneurysm-needs-age-or-shock-not-a-lift",
+        marks=pytest.mark.xfail(
+            strict=True, reason="the aneurysm rule does not yet require age, a known aneurysm or shock"
+        ),
+    ),
+    pytest.param(
+        "slept at a funny angle, neck stiff",
+        None,
+        id="no-injury-no-fracture",
+        marks=pytest.mark.xfail(strict=True, reason="the fracture rule does not yet require an injury"),
+    ),
+    pytest.param(
+        "my doms is way worse than i expected",
+        None,
+        id="soreness-is-not-compartment-syndrome",
+        marks=pytest.mark.xfail(strict=True, reason="compartment syndrome does not yet require an injury or crush"),
+    ),
+    pytest.param(
+        "migraine, lights hurt, been sick",
+        None,
+        id="migraine-is-not-meningitis",
+        marks=pytest.mark.xfail(strict=True, reason="meningitis does not yet require the NHS combination"),
+    ),
+    pytest.param(
+        "i leak a bit when i sneeze since having my baby",
+        None,
+        id="stress-leaks-are-not-cauda-equina",
+        marks=pytest.mark.xfail(strict=True, reason="incontinence does not yet require back or leg pain"),
+    ),
+    pytest.param(
+        "chest aches the day after bench press",
+        None,
+        id="sore-chest-muscles",
+        marks=pytest.mark.xfail(strict=True, reason="chest pain does not yet weigh an exercise cause"),
+    ),
+    pytest.param(
+        "neck cracked at the chiropractor, double vision, slurred speech",
+        "emergency",
+        id="stroke-after-neck-manipulation",
+        marks=pytest.mark.xfail(strict=True, reason="the catalogue has no stroke or neck-artery rule yet"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "level"), CRITERIA_CASES)
+def test_rules_see_the_context_their_criterion_names(message: str, level: str | None) -> None:
+    flags = detect_red_flags(message, CATALOGUE)
+    assert (flags[0].level if flags else None) == level, [flag.rule for flag in flags]
+
+
 def test_unless_must_be_a_list_of_regexes(tmp_path: Path) -> None:
     rule = {
         **GOOD_RULE,
