@@ -427,7 +427,8 @@ def _drive_every_path(client: TestClient, question: str, key: str) -> list[int]:
 
     keep(client.post("/v1/ask", json={"question": question}))
     keep(client.post("/v1/search", json={"query": question}))
-    keep(client.post("/v1/ask", json={"question": question + " x" * 600}))  # too long: 422
+    too_long = question + " x" * Settings.model_fields["max_question_chars"].default
+    keep(client.post("/v1/ask", json={"question": too_long}))  # 422
     keep(client.post("/v1/ask", json={"question": question, "note": question}))  # unknown field: 422
     keep(client.post("/v1/search", json={"query": question, "k": 0}))  # 422
     keep(
