@@ -1,5 +1,5 @@
 """The docs state what the code does: every setting is in the configuration table, and the abstention
-threshold they quote is the one shipped in models/abstention.json."""
+threshold and the backstop's settings they quote are the ones shipped in models/."""
 
 from __future__ import annotations
 
@@ -33,6 +33,22 @@ def test_the_docs_quote_the_shipped_abstention_threshold() -> None:
         for number in re.findall(r"threshold[^.|]*?\b(0\.\d{4})\b", path.read_text(encoding="utf-8"), re.IGNORECASE)
     }
     assert quoted and quoted == {round(shipped, 4)}
+
+
+def test_the_triage_docs_quote_the_shipped_backstop() -> None:
+    shipped = json.loads((MODELS_DIR / "redflag_backstop.json").read_text(encoding="utf-8"))
+    text = " ".join((ROOT / "docs" / "triage.md").read_text(encoding="utf-8").split())
+
+    def quoted(pattern: str) -> str:
+        match = re.search(pattern, text)
+        assert match, f"docs/triage.md no longer says {pattern!r}"
+        return match[1]
+
+    assert float(quoted(r"warning sign at all \(fires at (0\.\d+)\)")) == shipped["threshold"]
+    assert float(quoted(r"\(emergency at (0\.\d+): escalate")) == shipped["emergency_threshold"]
+    assert int(quoted(r"mean cosine of the (\d+) most similar warning-sign")) == shipped["neighbours"]["k"]
+    assert float(quoted(r"it fires at (0\.\d+) or more")) == shipped["neighbours"]["threshold"]
+    assert int(quoted(r"SHA-256 of the ([\d,]+) training examples").replace(",", "")) == shipped["examples"]["count"]
 
 
 def test_no_doc_quotes_wording_found_only_in_held_out_questions() -> None:

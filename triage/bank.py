@@ -11,7 +11,7 @@ since training is refused by name rather than silently used.
     >>> examples = bank_examples(load_catalogue())
     >>> bank = build_bank(examples, embedder, cache_dir=Path("var/models"))
     >>> bank.vectors.shape
-    (1567, 384)
+    (1787, 384)
 """
 
 from __future__ import annotations
